@@ -1,0 +1,1 @@
+"""Event transport: the outbox, the relay, consumers, and the embedded SQL log."""

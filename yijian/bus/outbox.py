@@ -1,0 +1,156 @@
+"""The transactional outbox: a service's state change and its events commit together.
+
+Every service database holds two tables from here: ``outbox`` (events written in the same
+transaction as the change that caused them, moved to the event log by the relay) and
+``processed_events`` (which events each consumer has already applied, so a re-delivery
+changes nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from yijian.clock import Clock
+from yijian.contracts import Envelope, Payload
+from yijian.contracts.events import TOPIC_OF
+
+
+def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("topic", String(100), nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+    processed = Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    return outbox, processed
+
+
+class Transaction:
+    """One database transaction of a service, with the events it will publish."""
+
+    def __init__(self, connection: AsyncConnection, database: ServiceDatabase) -> None:
+        self.connection = connection
+        self._database = database
+        self.emitted: list[Envelope] = []
+
+    @property
+    def now(self) -> datetime:
+        return self._database.clock.now()
+
+    async def emit(
+        self,
+        payload: Payload,
+        *,
+        key: str,
+        causation: Envelope | None = None,
+        correlation_id: UUID | None = None,
+    ) -> Envelope:
+        envelope = Envelope.wrap(
+            payload,
+            key=key,
+            producer=self._database.producer,
+            occurred_at=self.now,
+            causation=causation,
+            correlation_id=correlation_id,
+        )
+        await self.connection.execute(
+            insert(self._database.outbox).values(
+                topic=TOPIC_OF[envelope.type],
+                envelope=envelope.model_dump_json(),
+                created_at=self.now,
+            )
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+
+class AlreadyProcessed(Exception):
+    """The consumer applied this event before; the delivery is a duplicate."""
+
+
+class ServiceDatabase:
+    """A service's own database: its engine, its outbox and its processed-event table."""
+
+    def __init__(
+        self, engine: AsyncEngine, metadata: MetaData, *, producer: str, clock: Clock
+    ) -> None:
+        self.engine = engine
+        self.metadata = metadata
+        self.producer = producer
+        self.clock = clock
+        self.outbox, self.processed = outbox_tables(metadata)
+        # Set after a commit that wrote outbox rows, so the relay moves them at once.
+        self.outbox_ready = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self.engine.begin() as connection:
+            tx = Transaction(connection, self)
+            yield tx
+        if tx.emitted:
+            self.outbox_ready.set()
+
+    @asynccontextmanager
+    async def consuming(self, consumer: str, envelope: Envelope) -> AsyncIterator[Transaction]:
+        """A transaction that records ``envelope`` as processed by ``consumer``.
+
+        Raises AlreadyProcessed, before the handler runs, when it was applied before.
+        """
+        async with self.transaction() as tx:
+            try:
+                async with tx.connection.begin_nested():
+                    await tx.connection.execute(
+                        insert(self.processed).values(
+                            consumer=consumer, event_id=str(envelope.id), processed_at=tx.now
+                        )
+                    )
+            except IntegrityError as duplicate:
+                raise AlreadyProcessed(str(envelope.id)) from duplicate
+            yield tx
+
+    async def take_outbox(self, limit: int) -> list[tuple[int, str, Envelope]]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.envelope)
+                .order_by(self.outbox.c.id)
+                .limit(limit)
+            )
+            return [(row.id, row.topic, Envelope.model_validate_json(row.envelope)) for row in rows]
+
+    async def forget_outbox(self, up_to_id: int) -> None:
+        async with self.engine.begin() as connection:
+            await connection.execute(delete(self.outbox).where(self.outbox.c.id <= up_to_id))
+
+    async def outbox_backlog(self) -> int:
+        async with self.engine.connect() as connection:
+            count = await connection.scalar(select(func.count()).select_from(self.outbox))
+            return int(count or 0)

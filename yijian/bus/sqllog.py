@@ -1,0 +1,327 @@
+"""The embedded event log: topics, partitions and consumer groups in one SQL database.
+
+It keeps Kafka's promises on a single machine, so the services cannot tell the two apart:
+records are appended durably before ``publish`` returns, a key always maps to the same
+partition (so one complaint's events stay in order), each consumer group has its own
+committed offsets, and a record that keeps failing is parked in ``dead_letters`` with the
+reason instead of blocking its partition for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import zlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from yijian.bus.protocol import DeadLetter, Delivery
+from yijian.clock import Clock
+from yijian.contracts import Envelope
+
+metadata = MetaData()
+
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("topic", String(100), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(36), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("appended_at", DateTime(timezone=True), nullable=False),
+)
+
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("group", String(100), primary_key=True),
+    Column("topic", String(100), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("next_offset", Integer, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("offset", Integer, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("envelope", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("dead_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True), nullable=True),
+)
+
+
+def partition_for(key: str, partitions: int) -> int:
+    # crc32, not hash(): the mapping must not change between processes or restarts.
+    return zlib.crc32(key.encode()) % partitions
+
+
+class SqlEventLog:
+    def __init__(self, engine: AsyncEngine, clock: Clock, partitions: int = 3) -> None:
+        self.engine = engine
+        self._clock = clock
+        self.partitions = partitions
+        self._appended: dict[str, list[asyncio.Event]] = {}
+        # One appender at a time inside this process; SQLite serialises across processes.
+        self._append_lock = asyncio.Lock()
+
+    async def publish(self, envelopes: Sequence[tuple[str, Envelope]]) -> None:
+        if not envelopes:
+            return
+        async with self._append_lock, self.engine.begin() as connection:
+            next_offsets: dict[tuple[str, int], int] = {}
+            rows = []
+            for topic, envelope in envelopes:
+                partition = partition_for(envelope.key, self.partitions)
+                slot = (topic, partition)
+                if slot not in next_offsets:
+                    last = await connection.scalar(
+                        select(func.max(event_log.c.offset)).where(
+                            event_log.c.topic == topic, event_log.c.partition == partition
+                        )
+                    )
+                    next_offsets[slot] = -1 if last is None else int(last)
+                next_offsets[slot] += 1
+                rows.append(
+                    {
+                        "topic": topic,
+                        "partition": partition,
+                        "offset": next_offsets[slot],
+                        "event_id": str(envelope.id),
+                        "key": envelope.key,
+                        "type": envelope.type,
+                        "envelope": envelope.model_dump_json(),
+                        "appended_at": self._clock.now(),
+                    }
+                )
+            await connection.execute(insert(event_log), rows)
+        for topic in {topic for topic, _ in envelopes}:
+            for waiter in self._appended.get(topic, []):
+                waiter.set()
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> SqlSubscription:
+        waiter = asyncio.Event()
+        for topic in topics:
+            self._appended.setdefault(topic, []).append(waiter)
+        return SqlSubscription(self, group, list(topics), waiter)
+
+    def _unsubscribe(self, waiter: asyncio.Event) -> None:
+        for waiters in self._appended.values():
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    async def dead_letters(
+        self, group: str | None = None, include_replayed: bool = False
+    ) -> list[DeadLetter]:
+        query = select(dead_letters).order_by(dead_letters.c.id)
+        if group:
+            query = query.where(dead_letters.c.group == group)
+        if not include_replayed:
+            query = query.where(dead_letters.c.replayed_at.is_(None))
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            DeadLetter(
+                id=row.id,
+                group=row.group,
+                topic=row.topic,
+                partition=row.partition,
+                offset=row.offset,
+                envelope=Envelope.model_validate_json(row.envelope),
+                error=row.error,
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+
+    async def replay_dead_letter(self, dead_letter_id: int) -> bool:
+        """Append the parked event again; consumers see it as a new delivery of the same id.
+
+        The group that failed it never marked it processed, so it applies it now; groups
+        that did process it skip it by its event id.
+        """
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(dead_letters).where(
+                        dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None)
+                    )
+                )
+            ).first()
+        if row is None:
+            return False
+        await self.publish([(row.topic, Envelope.model_validate_json(row.envelope))])
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(dead_letters)
+                .where(dead_letters.c.id == dead_letter_id)
+                .values(replayed_at=self._clock.now())
+            )
+        return True
+
+    async def lag(self, group: str, topics: Sequence[str]) -> int:
+        """Records appended but not yet committed by ``group``."""
+        total = 0
+        async with self.engine.connect() as connection:
+            for topic in topics:
+                for partition in range(self.partitions):
+                    end = await connection.scalar(
+                        select(func.coalesce(func.max(event_log.c.offset) + 1, 0)).where(
+                            event_log.c.topic == topic, event_log.c.partition == partition
+                        )
+                    )
+                    position = await connection.scalar(
+                        select(consumer_offsets.c.next_offset).where(
+                            consumer_offsets.c.group == group,
+                            consumer_offsets.c.topic == topic,
+                            consumer_offsets.c.partition == partition,
+                        )
+                    )
+                    total += int(end or 0) - int(position or 0)
+        return total
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+class SqlSubscription:
+    def __init__(
+        self, log: SqlEventLog, group: str, topics: list[str], waiter: asyncio.Event
+    ) -> None:
+        self._log = log
+        self._group = group
+        self._topics = topics
+        self._waiter = waiter
+        self._positions: dict[tuple[str, int], int] | None = None
+
+    async def _load_positions(self) -> dict[tuple[str, int], int]:
+        if self._positions is None:
+            positions = {
+                (topic, partition): 0
+                for topic in self._topics
+                for partition in range(self._log.partitions)
+            }
+            async with self._log.engine.connect() as connection:
+                rows = await connection.execute(
+                    select(consumer_offsets).where(
+                        consumer_offsets.c.group == self._group,
+                        consumer_offsets.c.topic.in_(self._topics),
+                    )
+                )
+                for row in rows:
+                    positions[(row.topic, row.partition)] = row.next_offset
+            self._positions = positions
+        return self._positions
+
+    async def poll(self, max_records: int, timeout: float) -> list[Delivery]:
+        self._waiter.clear()
+        deliveries = await self._fetch(max_records)
+        if deliveries or timeout <= 0:
+            return deliveries
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._waiter.wait(), timeout)
+        return await self._fetch(max_records)
+
+    async def _fetch(self, max_records: int) -> list[Delivery]:
+        positions = await self._load_positions()
+        deliveries: list[Delivery] = []
+        async with self._log.engine.connect() as connection:
+            for (topic, partition), position in positions.items():
+                rows = await connection.execute(
+                    select(event_log.c.offset, event_log.c.envelope)
+                    .where(
+                        event_log.c.topic == topic,
+                        event_log.c.partition == partition,
+                        event_log.c.offset >= position,
+                    )
+                    .order_by(event_log.c.offset)
+                    .limit(max_records)
+                )
+                for row in rows:
+                    envelope = Envelope.model_validate_json(row.envelope)
+                    deliveries.append(Delivery(topic, partition, row.offset, envelope))
+        return deliveries
+
+    def rewind(self, delivery: Delivery) -> None:
+        if self._positions is not None:
+            slot = (delivery.topic, delivery.partition)
+            self._positions[slot] = min(self._positions[slot], delivery.offset)
+
+    async def commit(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        positions = await self._load_positions()
+        newest: dict[tuple[str, int], int] = {}
+        for delivery in deliveries:
+            slot = (delivery.topic, delivery.partition)
+            newest[slot] = max(newest.get(slot, -1), delivery.offset + 1)
+        async with self._log.engine.begin() as connection:
+            for (topic, partition), next_offset in newest.items():
+                key = and_(
+                    consumer_offsets.c.group == self._group,
+                    consumer_offsets.c.topic == topic,
+                    consumer_offsets.c.partition == partition,
+                )
+                result = await connection.execute(
+                    update(consumer_offsets).where(key).values(next_offset=next_offset)
+                )
+                if result.rowcount == 0:
+                    await connection.execute(
+                        insert(consumer_offsets).values(
+                            group=self._group,
+                            topic=topic,
+                            partition=partition,
+                            next_offset=next_offset,
+                        )
+                    )
+                positions[(topic, partition)] = max(positions[(topic, partition)], next_offset)
+
+    async def dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
+        async with self._log.engine.begin() as connection:
+            await connection.execute(
+                insert(dead_letters).values(
+                    group=self._group,
+                    topic=delivery.topic,
+                    partition=delivery.partition,
+                    offset=delivery.offset,
+                    event_id=str(delivery.envelope.id),
+                    type=delivery.envelope.type,
+                    envelope=delivery.envelope.model_dump_json(),
+                    error=error[:4000],
+                    attempts=attempts,
+                    dead_at=self._log_now(),
+                )
+            )
+        await self.commit([delivery])
+
+    def _log_now(self) -> datetime:
+        return self._log._clock.now()
+
+    async def close(self) -> None:
+        self._log._unsubscribe(self._waiter)
