@@ -79,6 +79,7 @@ class ComplaintAssigned(Payload):
     TYPE = "complaint.assigned"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     status: Literal["assigned", "pending_dispatch"]
     assignee: Org
     level: Level
@@ -101,6 +102,7 @@ class ComplaintReplied(Payload):
     TYPE = "complaint.replied"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     by: Org
     level: Level
 
@@ -109,6 +111,7 @@ class ComplaintResolved(Payload):
     TYPE = "complaint.resolved"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     by: Org
     level: Level
     on_time: bool
@@ -139,11 +142,12 @@ class ComplaintEscalated(Payload):
     TYPE = "complaint.escalated"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     from_level: Level
     level: Level
     supervisor: Org
     assignee: Org
-    cause: Literal["accept_overdue", "resolve_overdue", "returns_exceeded"]
+    cause: Literal["accept_overdue", "resolve_overdue"]
     category: str | None
     urgency: Literal["normal", "urgent"]
     clock: int = Field(ge=1)
@@ -153,6 +157,7 @@ class ComplaintReopened(Payload):
     TYPE = "complaint.reopened"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     assignee: Org
     level: Level
     reopens: int = Field(ge=1)
@@ -167,6 +172,7 @@ class ComplaintReminded(Payload):
     TYPE = "complaint.reminded"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     assignee: Org
     supervisor: Org | None
     level: Level
@@ -181,6 +187,7 @@ class ComplaintOverdue(Payload):
     TYPE = "complaint.overdue"
     VERSION = 1
     complaint_id: str
+    tracking_no: str
     assignee: Org
     supervisor: Org
     level: Level
