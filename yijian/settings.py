@@ -6,6 +6,7 @@ else reads the environment.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -50,3 +51,18 @@ class Settings(BaseSettings):
         if explicit:
             return explicit
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / f'{service}.db'}"
+
+    def auth_secret_value(self) -> str:
+        """The staff-token key: from the environment, else one kept in the data folder.
+
+        Keeping a generated key on disk means tokens survive a restart of ``make run``
+        without anyone putting a secret in the repository.
+        """
+        if self.auth_secret is not None:
+            return self.auth_secret.get_secret_value()
+        path = self.data_dir / "auth-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip()

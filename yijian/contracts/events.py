@@ -23,6 +23,8 @@ TOPIC_CASES = "yijian.cases.v1"
 TOPIC_DEADLINES = "yijian.deadlines.v1"
 
 Code = str  # an administrative code from the jurisdiction data set
+Urgency = Literal["normal", "urgent"]
+AssignReason = Literal["located", "start_level", "outside", "unknown", "returned", "dispatched"]
 
 
 class Stage(StrEnum):
@@ -58,7 +60,7 @@ class ComplaintSubmitted(Payload):
     complaint_id: str
     tracking_no: str
     category: str | None
-    urgency: Literal["normal", "urgent"]
+    urgency: Urgency
     channel: str
     location: ReportedLocation
     has_contact: bool
@@ -83,9 +85,9 @@ class ComplaintAssigned(Payload):
     status: Literal["assigned", "pending_dispatch"]
     assignee: Org
     level: Level
-    reason: Literal["located", "start_level", "outside", "unknown", "returned", "dispatched"]
+    reason: AssignReason
     category: str | None
-    urgency: Literal["normal", "urgent"]
+    urgency: Urgency
     clock: int = Field(ge=1)
 
 
@@ -149,7 +151,7 @@ class ComplaintEscalated(Payload):
     assignee: Org
     cause: Literal["accept_overdue", "resolve_overdue"]
     category: str | None
-    urgency: Literal["normal", "urgent"]
+    urgency: Urgency
     clock: int = Field(ge=1)
 
 
@@ -162,7 +164,7 @@ class ComplaintReopened(Payload):
     level: Level
     reopens: int = Field(ge=1)
     category: str | None
-    urgency: Literal["normal", "urgent"]
+    urgency: Urgency
     clock: int = Field(ge=1)
 
 

@@ -77,7 +77,7 @@ _PLANS: tuple[_Plan, ...] = (
         "渊泉镇",
         (95.65, 40.42, 95.92, 40.85),
         12,
-        ("城东", "城西", "城南", "城北", "东关", "西关", "新城"),
+        ("人民路", "解放路", "文化", "新城", "府前", "迎宾路"),
         4,
         # One 0.08-degree cell is centred on the seat, so margins can never push it out.
         zone=(95.66, 40.48, 95.90, 40.80),
@@ -180,10 +180,16 @@ def _inset(rng: random.Random, cell: Box, low: float, high: float) -> Box:
 
 def _village_names(rng: random.Random) -> list[str]:
     bases = {plan.name.removesuffix("镇").removesuffix("乡") for plan in _PLANS}
-    combos = [p + s for p in _PREFIXES for s in _STEMS]
-    pool = [name for name in (*_FIXED_NAMES, *combos) if name not in bases]
-    rng.shuffle(pool)
-    return [name + "村" for name in pool]
+    fixed = [name for name in _FIXED_NAMES if name not in bases]
+    combos = [p + s for p in _PREFIXES for s in _STEMS if p + s not in bases]
+    rng.shuffle(fixed)
+    rng.shuffle(combos)
+    # Drawn about 3:7 from the two lists: the 1950s-60s collective names (红旗,
+    # 东风 …) are common but a minority next to names from places (东渠, 双墩 …).
+    names: list[str] = []
+    while fixed and combos:
+        names.append((fixed if rng.random() < 0.3 else combos).pop())
+    return [name + "村" for name in names + fixed + combos]
 
 
 def _grid_boxes(rng: random.Random, box: Box, count: int) -> list[Box]:
@@ -219,18 +225,17 @@ def _sites(rng: random.Random, plan: _Plan, names: list[str]) -> list[_Site]:
         return math.hypot(((west + east) / 2 - lon) * _LON_SCALE, (south + north) / 2 - lat)
 
     town = sorted(chosen, key=distance)[: plan.communities]
-    community_names = rng.sample(plan.community_names, plan.communities)
-    prefix = COUNTY_CODE + plan.suffix
-    sites = [
-        _Site(f"{prefix}{i:03d}", community_names[i - 1] + "社区", _inset(rng, cells[c], 0.03, 0.1), True)
-        for i, c in enumerate(town, start=1)
-    ]
     rural = [c for c in chosen if c not in town]
-    sites.extend(
-        _Site(f"{prefix}{200 + i}", names.pop(0), _inset(rng, cells[c], 0.08, 0.22), False)
-        for i, c in enumerate(rural, start=1)
-    )
-    return sites
+    labels = [n + "社区" for n in rng.sample(plan.community_names, plan.communities)]
+    labels += [names.pop(0) for _ in rural]
+    codes = [f"{i:03d}" for i in range(1, len(town) + 1)]
+    codes += [f"{200 + i}" for i in range(1, len(rural) + 1)]
+    # Town communities are built up edge to edge; rural villages are separated by desert.
+    margins = [(0.03, 0.1)] * len(town) + [(0.08, 0.22)] * len(rural)
+    return [
+        _Site(COUNTY_CODE + plan.suffix + code, label, _inset(rng, cells[c], *margin), c in town)
+        for code, label, c, margin in zip(codes, labels, town + rural, margins, strict=True)
+    ]
 
 
 def _grid_counts(rng: random.Random, sites: list[_Site]) -> list[int]:
@@ -261,7 +266,9 @@ def build() -> JurisdictionData:
         townships.append(
             {"code": code, "name": plan.name, "polygon": _ring(plan.box), "villages": villages}
         )
-    _check_seat(townships[0])
+    seat = Point(SEAT_LON, SEAT_LAT)
+    if not any(Polygon(v["polygon"]).contains(seat) for v in townships[0]["villages"]):
+        raise RuntimeError("the county seat must fall inside a village of 渊泉镇")
     return {
         "notice": NOTICE,
         "county": {"code": COUNTY_CODE, "name": COUNTY_NAME, "polygon": _county_ring()},
@@ -276,12 +283,6 @@ def _county_ring() -> Ring:
     # simplify(0) drops the collinear vertices left where township edges meet.
     exterior = orient(union.simplify(0), 1.0).exterior
     return [[_r(x), _r(y)] for x, y in exterior.coords]
-
-
-def _check_seat(seat_township: TownshipData) -> None:
-    seat = Point(SEAT_LON, SEAT_LAT)
-    if not any(Polygon(v["polygon"]).contains(seat) for v in seat_township["villages"]):
-        raise RuntimeError("the county seat must fall inside a village of 渊泉镇")
 
 
 def render() -> str:

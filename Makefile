@@ -1,0 +1,56 @@
+# yijian — every target installs what it needs first.
+#   make run    all four services in one process on http://127.0.0.1:$${PORT:-8000}
+#   make test   lint, types and the whole test suite (what CI runs)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck unit install schemas jurisdiction clean
+
+$(UV):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# The virtual environment is rebuilt only when the lock file changes.
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	@echo "==> installing locked dependencies into $(VENV)/"
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	@$(BIN)/yijian run
+
+test: lint typecheck
+	@echo "==> tests"
+	@$(BIN)/pytest
+
+lint: install
+	@echo "==> ruff"
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+typecheck: install
+	@echo "==> mypy --strict"
+	@$(BIN)/mypy
+
+unit: install
+	@$(BIN)/pytest tests/unit
+
+# Regenerate the committed event JSON Schemas after a deliberate contract change.
+schemas: install
+	@$(BIN)/python -m yijian.contracts.publish
+
+# Regenerate the (made-up) village and grid data set; deterministic.
+jurisdiction: install
+	@$(BIN)/python -m yijian.jurisdiction.generate
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

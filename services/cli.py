@@ -1,0 +1,92 @@
+"""The ``yijian`` command: run the system, mint staff tokens, handle dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from services.embedded import build_system
+from yijian.bus.sqllog import metadata as eventlog_metadata
+from yijian.db import create_tables
+from yijian.logs import configure_logging
+from yijian.settings import Settings
+
+app = typer.Typer(help="yijian 一键: citizens' complaints, answered in time.", no_args_is_help=True)
+staff = typer.Typer(help="Staff accounts and tokens.", no_args_is_help=True)
+dlq = typer.Typer(help="Dead letters: events a consumer gave up on.", no_args_is_help=True)
+app.add_typer(staff, name="staff")
+app.add_typer(dlq, name="dlq")
+
+
+@app.command()
+def run() -> None:
+    """Start all four services in one process (the embedded default)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"yijian: data in {settings.data_dir.resolve()}")
+    typer.echo(f"yijian: open http://{settings.host}:{settings.port}/docs for the API")
+    typer.echo(f"yijian: listening on http://{settings.host}:{settings.port}  (Ctrl-C stops)")
+    uvicorn.run(
+        "services.embedded:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@staff.command("token")
+def staff_token(
+    org: Annotated[str, typer.Option(help="the org code the user acts for")],
+    user: Annotated[str, typer.Option(help="the user's name, for the audit log")] = "staff",
+) -> None:
+    """Print a bearer token for a member of staff of ORG (development and scripts)."""
+    settings = Settings()
+    system = build_system(settings)
+    if system.jurisdiction.get(org) is None:
+        raise typer.BadParameter(
+            f"{org} is not an org code in the jurisdiction", param_hint="--org"
+        )
+    typer.echo(system.routing.tokens.issue(user, org))
+
+
+@dlq.command("list")
+def dlq_list() -> None:
+    """List dead letters that have not been replayed."""
+
+    async def main() -> None:
+        system = build_system(Settings())
+        await create_tables(system.event_log.engine, eventlog_metadata)
+        letters = await system.event_log.dead_letters()
+        if not letters:
+            typer.echo("no dead letters")
+        for letter in letters:
+            typer.echo(
+                f"#{letter.id}  {letter.group}  {letter.envelope.type}  "
+                f"key={letter.envelope.key}  attempts={letter.attempts}  {letter.error}"
+            )
+        await system.close()
+
+    asyncio.run(main())
+
+
+@dlq.command("replay")
+def dlq_replay(dead_letter_id: int) -> None:
+    """Put a dead letter back on its topic, after the cause was fixed."""
+
+    async def main() -> bool:
+        system = build_system(Settings())
+        await create_tables(system.event_log.engine, eventlog_metadata)
+        replayed = await system.event_log.replay_dead_letter(dead_letter_id)
+        await system.close()
+        return replayed
+
+    if not asyncio.run(main()):
+        typer.echo(f"no unreplayed dead letter #{dead_letter_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"replayed #{dead_letter_id}")

@@ -1,0 +1,169 @@
+"""The all-in-one process: intake, routing, escalation and notify over the embedded log.
+
+This is the composition root, the only place that knows every service. Each service gets
+its own SQLite database; the event log gets one more. Nothing here is a mock: the same
+outbox, relay and consumers run in production over Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.escalation.app import EscalationService
+from services.intake.app import IntakeService
+from services.notify.app import NotifyService
+from services.routing.app import RoutingService
+from yijian.bus.sqllog import SqlEventLog
+from yijian.bus.sqllog import metadata as eventlog_metadata
+from yijian.clock import Clock, SystemClock
+from yijian.db import create_engine, create_tables
+from yijian.http import BodyLimit, install_error_handlers
+from yijian.jurisdiction import Jurisdiction
+from yijian.policy import SlaPolicy
+from yijian.runtime import Runtime
+from yijian.settings import Settings
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class System:
+    settings: Settings
+    clock: Clock
+    policy: SlaPolicy
+    jurisdiction: Jurisdiction
+    event_log: SqlEventLog
+    intake: IntakeService
+    routing: RoutingService
+    escalation: EscalationService
+    notify: NotifyService
+    runtime: Runtime
+
+    async def prepare(self) -> None:
+        await create_tables(self.event_log.engine, eventlog_metadata)
+        await self.runtime.prepare()
+
+    async def close(self) -> None:
+        await self.runtime.stop()
+        for service in self.runtime.services:
+            await service.database.engine.dispose()
+        await self.event_log.close()
+
+
+def load_policy(settings: Settings) -> SlaPolicy:
+    return SlaPolicy.load(settings.sla_policy) if settings.sla_policy else SlaPolicy.default()
+
+
+def build_system(settings: Settings, clock: Clock | None = None) -> System:
+    clock = clock or SystemClock()
+    policy = load_policy(settings)
+    jurisdiction = Jurisdiction.load()
+    event_log = SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
+
+    def engine(service: str) -> AsyncEngine:
+        return create_engine(settings.database_url(service))
+
+    intake = IntakeService(
+        settings=settings, clock=clock, event_log=event_log, engine=engine("intake"), policy=policy
+    )
+    routing = RoutingService(
+        settings=settings,
+        clock=clock,
+        event_log=event_log,
+        engine=engine("routing"),
+        policy=policy,
+        jurisdiction=jurisdiction,
+        auth_secret=settings.auth_secret_value(),
+    )
+    escalation = EscalationService(
+        settings=settings,
+        clock=clock,
+        event_log=event_log,
+        engine=engine("escalation"),
+        policy=policy,
+    )
+    notify = NotifyService(
+        settings=settings,
+        clock=clock,
+        event_log=event_log,
+        engine=engine("notify"),
+        jurisdiction=jurisdiction,
+    )
+    runtime = Runtime(
+        [intake, routing, escalation, notify], event_log, settings.deadline_poll_seconds
+    )
+    return System(
+        settings,
+        clock,
+        policy,
+        jurisdiction,
+        event_log,
+        intake,
+        routing,
+        escalation,
+        notify,
+        runtime,
+    )
+
+
+def create_app(system: System, *, background: bool = True) -> FastAPI:
+    """The HTTP app. ``background=False`` leaves the loops to a test that drains by hand."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await system.prepare()
+        if background:
+            system.runtime.start()
+        try:
+            yield
+        finally:
+            await system.close()
+
+    app = FastAPI(
+        title="yijian 一键",
+        version="0.1.0",
+        description="Citizens' complaints, routed to the village that owns the place and held "
+        "to deadlines by the township and the county.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for service in system.runtime.services:
+        app.include_router(service.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], response_model=None)
+    async def readyz() -> dict[str, object] | JSONResponse:
+        """Every database answers."""
+        checks: dict[str, str] = {}
+        engines = {s.name: s.database.engine for s in system.runtime.services}
+        engines["eventlog"] = system.event_log.engine
+        for name, service_engine in engines.items():
+            try:
+                async with service_engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+                checks[name] = "ok"
+            except Exception as error:
+                checks[name] = type(error).__name__
+        ready = all(value == "ok" for value in checks.values())
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+        return body if ready else JSONResponse(body, status_code=503)
+
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Uvicorn's factory for ``make run``."""
+    settings = Settings()
+    return create_app(build_system(settings))

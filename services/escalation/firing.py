@@ -1,0 +1,106 @@
+"""The firing loop's one step: announce every deadline whose time has come, once, oldest first.
+
+Each row fires in its own transaction: claim it (the guarded UPDATE), emit its event into the
+outbox and, for an overdue repeat, plan the next beat. A crash before the commit leaves the row
+pending and nothing emitted, so the next tick fires it; after the commit the row is fired and
+its event is on its way. Either way it is announced once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import Row
+
+from services.escalation import store
+from services.escalation.domain import (
+    DeadlineKind,
+    PlannedDeadline,
+    next_repeat,
+    terms_for,
+)
+from yijian.bus.outbox import ServiceDatabase, Transaction
+from yijian.contracts import Payload
+from yijian.contracts.events import DeadlineMissed, ReminderDue, Stage
+from yijian.policy import SlaPolicy
+
+log = structlog.get_logger(__name__)
+
+
+class DeadlineFiring:
+    def __init__(self, database: ServiceDatabase, policy: SlaPolicy, batch: int = 500) -> None:
+        self._database = database
+        self._policy = policy
+        self._batch = batch
+
+    async def fire_due(self) -> int:
+        """Fire what is due now; returns how many deadlines this call announced.
+
+        ``now`` is read once, so a clock moving during the call cannot make it chase new work
+        for ever; a row skipped because another replica holds it is picked up next tick.
+        """
+        now = self._database.clock.now()
+        fired = 0
+        while True:
+            async with self._database.engine.connect() as connection:
+                ids = await store.due_ids(connection, now, self._batch)
+            fired_now = 0
+            for deadline_id in ids:
+                fired_now += await self._fire(deadline_id)
+            fired += fired_now
+            if len(ids) < self._batch or fired_now == 0:
+                return fired
+
+    async def _fire(self, deadline_id: int) -> int:
+        try:
+            async with self._database.transaction() as tx:
+                row = await store.claim(tx.connection, deadline_id, tx.now)
+                if row is None:
+                    return 0  # another loop fired it, or it was cancelled meanwhile
+                await self._announce(tx, row)
+        except Exception:
+            # One bad row must not hold back every deadline behind it; it stays pending and is
+            # tried again next tick, where the log shows it until someone looks.
+            log.exception("deadline failed to fire; will retry", deadline_id=deadline_id)
+            return 0
+        return 1
+
+    async def _announce(self, tx: Transaction, row: Row[Any]) -> None:
+        owner = store.owner_of(row)
+        stage = Stage(row.stage)
+        kind = DeadlineKind(row.kind)
+        payload: Payload
+        if kind is DeadlineKind.DUE:
+            payload = DeadlineMissed(
+                complaint_id=owner.complaint_id,
+                level=owner.level,
+                stage=stage,
+                due_at=row.due_at,
+                clock=owner.clock,
+            )
+        else:
+            payload = ReminderDue(
+                complaint_id=owner.complaint_id,
+                level=owner.level,
+                stage=stage,
+                due_at=row.due_at,
+                clock=owner.clock,
+                overdue=kind is DeadlineKind.REPEAT,
+            )
+        if kind is DeadlineKind.REPEAT:
+            # Scheduled in the same transaction as the claim, so the chain never breaks and
+            # never doubles, whatever crashes in between.
+            every = terms_for(self._policy, owner.level, owner.category, owner.urgency)
+            beat = next_repeat(row.fire_at, every.overdue_repeat, tx.now)
+            planned = PlannedDeadline(stage, DeadlineKind.REPEAT, beat, row.due_at)
+            await store.add_deadlines(tx.connection, owner, [planned], tx.now)
+        await tx.emit(payload, key=owner.complaint_id, correlation_id=owner.correlation_id)
+        log.info(
+            "deadline fired",
+            complaint_id=owner.complaint_id,
+            clock=owner.clock,
+            level=owner.level.value,
+            stage=stage.value,
+            kind=kind.value,
+        )

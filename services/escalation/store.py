@@ -1,0 +1,298 @@
+"""Escalation's tables and the queries on them: deadlines are rows, so they outlive any process.
+
+A deadline row moves pending → fired or pending → cancelled, never back. Firing is claimed by
+an UPDATE guarded on ``state = 'pending'``: whichever transaction flips the row owns it, so
+several firing loops over one database still announce each deadline once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    TypeDecorator,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.escalation.domain import (
+    ComplaintClock,
+    DeadlineKind,
+    DeadlineState,
+    PlannedDeadline,
+    as_utc,
+)
+from yijian.contracts.events import Stage
+from yijian.level import Level
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware.
+
+    SQLite keeps no zone, so without this an instant read back would be naive and compare
+    wrongly against the clock; PostgreSQL returns aware values and passes through unchanged.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("complaint_id", String(64), nullable=False),
+    Column("clock", Integer, nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("stage", String(10), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("fire_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    # Kept so an overdue repeat can find its policy terms: complaint.overdue carries neither.
+    Column("category", String(50)),
+    Column("urgency", String(10), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("fired_at", UtcDateTime),
+    Column("started_at", UtcDateTime, nullable=False),
+    # The story this deadline belongs to, so what it fires shares the complaint's correlation.
+    Column("correlation_id", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_deadlines_state_fire_at", "state", "fire_at"),
+    Index("ix_deadlines_complaint_state", "complaint_id", "state"),
+)
+
+# The newest clock scheduled per complaint, so an old replay cannot roll deadlines back.
+complaint_clocks = Table(
+    "complaint_clocks",
+    metadata,
+    Column("complaint_id", String(64), primary_key=True),
+    Column("clock", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+PENDING = DeadlineState.PENDING.value
+
+
+async def highest_clock(connection: AsyncConnection, complaint_id: str) -> int | None:
+    value = await connection.scalar(
+        select(complaint_clocks.c.clock).where(complaint_clocks.c.complaint_id == complaint_id)
+    )
+    return None if value is None else int(value)
+
+
+async def record_clock(
+    connection: AsyncConnection, complaint_id: str, clock: int, now: datetime
+) -> None:
+    result = await connection.execute(
+        update(complaint_clocks)
+        .where(complaint_clocks.c.complaint_id == complaint_id)
+        .values(clock=clock, updated_at=now)
+    )
+    if result.rowcount == 0:
+        await connection.execute(
+            insert(complaint_clocks).values(complaint_id=complaint_id, clock=clock, updated_at=now)
+        )
+
+
+async def add_deadlines(
+    connection: AsyncConnection,
+    owner: ComplaintClock,
+    planned: Sequence[PlannedDeadline],
+    now: datetime,
+) -> None:
+    if not planned:
+        return
+    await connection.execute(
+        insert(deadlines),
+        [
+            {
+                "complaint_id": owner.complaint_id,
+                "clock": owner.clock,
+                "level": owner.level.value,
+                "stage": deadline.stage.value,
+                "kind": deadline.kind.value,
+                "fire_at": deadline.fire_at,
+                "due_at": deadline.due_at,
+                "category": owner.category,
+                "urgency": owner.urgency,
+                "state": PENDING,
+                "fired_at": None,
+                "started_at": owner.started_at,
+                "correlation_id": str(owner.correlation_id),
+                "created_at": now,
+            }
+            for deadline in planned
+        ],
+    )
+
+
+async def cancel_pending(
+    connection: AsyncConnection,
+    complaint_id: str,
+    *,
+    stage: Stage | None = None,
+    up_to_clock: int | None = None,
+    started_by: datetime | None = None,
+) -> int:
+    """Cancel a complaint's pending rows: optionally only one stage's, only up to a clock
+    number, or only of clocks that had started by ``started_by``."""
+    query = update(deadlines).where(
+        deadlines.c.complaint_id == complaint_id, deadlines.c.state == PENDING
+    )
+    if stage is not None:
+        query = query.where(deadlines.c.stage == stage.value)
+    if up_to_clock is not None:
+        query = query.where(deadlines.c.clock <= up_to_clock)
+    if started_by is not None:
+        query = query.where(deadlines.c.started_at <= started_by)
+    result = await connection.execute(query.values(state=DeadlineState.CANCELLED.value))
+    return int(result.rowcount)
+
+
+async def has_pending_repeat(connection: AsyncConnection, complaint_id: str, stage: Stage) -> bool:
+    found = await connection.scalar(
+        select(deadlines.c.id)
+        .where(
+            deadlines.c.complaint_id == complaint_id,
+            deadlines.c.state == PENDING,
+            deadlines.c.stage == stage.value,
+            deadlines.c.kind == DeadlineKind.REPEAT.value,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def clock_of(
+    connection: AsyncConnection, complaint_id: str, clock: int
+) -> ComplaintClock | None:
+    """What was recorded when a complaint's clock number ``clock`` started, if it ever did."""
+    row = (
+        await connection.execute(
+            select(deadlines)
+            .where(deadlines.c.complaint_id == complaint_id, deadlines.c.clock == clock)
+            .order_by(deadlines.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else owner_of(row)
+
+
+def owner_of(row: Row[Any]) -> ComplaintClock:
+    return ComplaintClock(
+        complaint_id=row.complaint_id,
+        clock=row.clock,
+        level=Level(row.level),
+        category=row.category,
+        urgency=row.urgency,
+        started_at=row.started_at,
+        correlation_id=UUID(row.correlation_id),
+    )
+
+
+async def due_ids(connection: AsyncConnection, now: datetime, limit: int) -> list[int]:
+    """Pending rows whose time has come, oldest first (id breaks ties in planning order)."""
+    rows = await connection.execute(
+        select(deadlines.c.id)
+        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= now)
+        .order_by(deadlines.c.fire_at, deadlines.c.id)
+        .limit(limit)
+    )
+    return [int(row.id) for row in rows]
+
+
+async def claim(connection: AsyncConnection, deadline_id: int, now: datetime) -> Row[Any] | None:
+    """Mark one pending row fired; returns it only if this transaction is the one that did.
+
+    On PostgreSQL a row another replica is firing is skipped rather than waited for. SQLite has
+    no row locks (BEGIN IMMEDIATE already serialises writers), so the guarded UPDATE alone is
+    the fence there; it is the fence on PostgreSQL too, should the lock be skipped.
+    """
+    query = select(deadlines).where(deadlines.c.id == deadline_id, deadlines.c.state == PENDING)
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    result = await connection.execute(
+        update(deadlines)
+        .where(deadlines.c.id == deadline_id, deadlines.c.state == PENDING)
+        .values(state=DeadlineState.FIRED.value, fired_at=now)
+    )
+    return row if result.rowcount == 1 else None
+
+
+async def rows_of(connection: AsyncConnection, complaint_id: str, limit: int) -> list[Row[Any]]:
+    rows = await connection.execute(
+        select(deadlines)
+        .where(deadlines.c.complaint_id == complaint_id)
+        .order_by(deadlines.c.fire_at, deadlines.c.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def pending_counts(connection: AsyncConnection) -> list[Row[Any]]:
+    rows = await connection.execute(
+        select(deadlines.c.level, deadlines.c.stage, func.count().label("count"))
+        .where(deadlines.c.state == PENDING)
+        .group_by(deadlines.c.level, deadlines.c.stage)
+        .order_by(deadlines.c.level, deadlines.c.stage)
+    )
+    return list(rows)
+
+
+async def next_fire_at(connection: AsyncConnection) -> datetime | None:
+    # Through the column type, so the answer comes back aware like every other read.
+    row = (
+        await connection.execute(
+            select(deadlines.c.fire_at)
+            .where(deadlines.c.state == PENDING)
+            .order_by(deadlines.c.fire_at)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else row.fire_at  # type: ignore[no-any-return]
+
+
+async def count_pending_before(connection: AsyncConnection, instant: datetime) -> int:
+    value = await connection.scalar(
+        select(func.count())
+        .select_from(deadlines)
+        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= instant)
+    )
+    return int(value or 0)
+
+
+async def count_fired_since(connection: AsyncConnection, instant: datetime) -> int:
+    value = await connection.scalar(
+        select(func.count())
+        .select_from(deadlines)
+        .where(deadlines.c.state == DeadlineState.FIRED.value, deadlines.c.fired_at >= instant)
+    )
+    return int(value or 0)

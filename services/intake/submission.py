@@ -1,0 +1,145 @@
+"""Taking a complaint: validate, store it with its event in one transaction, answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import uuid4
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from services.intake.domain import ComplaintIn, coarse, new_tracking_no
+from services.intake.store import complaint_views, complaints, contacts, idempotency_keys, timeline
+from yijian.bus.outbox import ServiceDatabase, Transaction
+from yijian.contracts.events import ComplaintSubmitted, ReportedLocation
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before for a different request."""
+
+
+class UnknownCategory(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Receipt:
+    complaint_id: str
+    tracking_no: str
+    replayed: bool
+
+
+class Submissions:
+    def __init__(self, database: ServiceDatabase, categories: list[str]) -> None:
+        self._database = database
+        self._categories = categories
+
+    async def submit(self, request: ComplaintIn, idempotency_key: str | None) -> Receipt:
+        if request.category is not None and request.category not in self._categories:
+            raise UnknownCategory(
+                f"unknown category {request.category!r}; known: {', '.join(self._categories)}"
+            )
+        fingerprint = request.fingerprint()
+        # A tracking-number collision or two racing requests with one key roll back the
+        # whole transaction; the second attempt then sees what the first one committed.
+        for _ in range(3):
+            try:
+                async with self._database.transaction() as tx:
+                    if idempotency_key is not None:
+                        earlier = await self._earlier(tx, idempotency_key, fingerprint)
+                        if earlier is not None:
+                            return earlier
+                    return await self._store(tx, request, idempotency_key, fingerprint)
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not store the complaint after three attempts")
+
+    async def _earlier(self, tx: Transaction, key: str, fingerprint: str) -> Receipt | None:
+        row = (
+            await tx.connection.execute(
+                select(idempotency_keys.c.fingerprint, complaints.c.id, complaints.c.tracking_no)
+                .join(complaints, complaints.c.id == idempotency_keys.c.complaint_id)
+                .where(idempotency_keys.c.key == key)
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was already used for a different complaint"
+            )
+        return Receipt(row.id, row.tracking_no, replayed=True)
+
+    async def _store(
+        self, tx: Transaction, request: ComplaintIn, key: str | None, fingerprint: str
+    ) -> Receipt:
+        now = tx.now
+        complaint_id = uuid4().hex
+        tracking_no = new_tracking_no(now)
+        where = request.location
+        await tx.connection.execute(
+            insert(complaints).values(
+                id=complaint_id,
+                tracking_no=tracking_no,
+                description=request.description,
+                category=request.category,
+                urgency=request.urgency,
+                channel=request.channel,
+                grid_code=where.grid_code,
+                village_code=where.village_code,
+                lat=where.lat,
+                lon=where.lon,
+                submitted_at=now,
+            )
+        )
+        contact = request.contact
+        has_contact = contact is not None and not contact.is_empty
+        if has_contact or where.address:
+            await tx.connection.execute(
+                insert(contacts).values(
+                    complaint_id=complaint_id,
+                    name=contact.name if contact else None,
+                    phone=contact.phone if contact else None,
+                    address=where.address,
+                )
+            )
+        await tx.connection.execute(
+            insert(complaint_views).values(
+                complaint_id=complaint_id,
+                status="submitted",
+                clock=0,
+                deadline_clock=0,
+                overdue=False,
+                updated_at=now,
+            )
+        )
+        await tx.connection.execute(
+            insert(timeline).values(
+                complaint_id=complaint_id, at=now, kind="submitted", text="诉求已提交"
+            )
+        )
+        if key is not None:
+            await tx.connection.execute(
+                insert(idempotency_keys).values(
+                    key=key, fingerprint=fingerprint, complaint_id=complaint_id, created_at=now
+                )
+            )
+        await tx.emit(
+            ComplaintSubmitted(
+                complaint_id=complaint_id,
+                tracking_no=tracking_no,
+                category=request.category,
+                urgency=request.urgency,
+                channel=request.channel,
+                location=ReportedLocation(
+                    grid_code=where.grid_code,
+                    village_code=where.village_code,
+                    lat=coarse(where.lat),
+                    lon=coarse(where.lon),
+                ),
+                has_contact=has_contact,
+                submitted_at=now,
+            ),
+            key=complaint_id,
+        )
+        return Receipt(complaint_id, tracking_no, replayed=False)

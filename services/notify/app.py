@@ -1,0 +1,88 @@
+"""Wires the notify service: its database, its consumer, its channels and its routes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.notify.api import build_router
+from services.notify.channels import LOG, WEBHOOK, Channel, LogChannel, WebhookChannel
+from services.notify.directory import seed_directory
+from services.notify.handlers import NotifyHandlers
+from services.notify.sending import Sender
+from services.notify.store import metadata
+from yijian.bus.consumer import Consumer
+from yijian.bus.outbox import ServiceDatabase
+from yijian.bus.protocol import EventLog
+from yijian.clock import Clock
+from yijian.contracts.events import TOPIC_CASES, TOPIC_INTAKE
+from yijian.db import create_tables
+from yijian.jurisdiction import Jurisdiction
+from yijian.settings import Settings
+
+
+class NotifyService:
+    name = "notify"
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        event_log: EventLog,
+        engine: AsyncEngine,
+        jurisdiction: Jurisdiction,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> None:
+        self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
+        self._jurisdiction = jurisdiction
+        # Every new recipient gets the webhook once one is configured; the log otherwise,
+        # so development needs no gateway and still shows each message.
+        self.default_channel = WEBHOOK if settings.notify_webhook_url else LOG
+        self._webhook: WebhookChannel | None = None
+        if channels is None:
+            channels = self._channels_from(settings, clock)
+        handlers = NotifyHandlers(citizen_channel=self.default_channel)
+        self.consumers = [
+            Consumer(
+                name="notify",
+                database=self.database,
+                event_log=event_log,
+                topics=[TOPIC_INTAKE, TOPIC_CASES],
+                handlers=handlers.by_type(),
+                max_attempts=settings.consumer_max_attempts,
+            )
+        ]
+        self._sender = Sender(
+            database=self.database,
+            channels=channels,
+            max_attempts=settings.notify_max_attempts,
+        )
+        self.router = build_router(self.database)
+
+    def _channels_from(self, settings: Settings, clock: Clock) -> dict[str, Channel]:
+        channels: dict[str, Channel] = {LOG: LogChannel()}
+        if settings.notify_webhook_url:
+            if settings.notify_webhook_secret is None:
+                # Refuse to start rather than send unsigned notices nobody can authenticate.
+                raise ValueError("YIJIAN_NOTIFY_WEBHOOK_SECRET is required with a webhook URL")
+            self._webhook = WebhookChannel(
+                url=settings.notify_webhook_url,
+                secret=settings.notify_webhook_secret.get_secret_value().encode("utf-8"),
+                clock=clock,
+            )
+            channels[WEBHOOK] = self._webhook
+        return channels
+
+    async def prepare(self) -> None:
+        await create_tables(self.database.engine, self.database.metadata)
+        async with self.database.transaction() as tx:
+            await seed_directory(tx.connection, self._jurisdiction, self.default_channel)
+
+    async def tick(self) -> int:
+        return await self._sender.send_due()
+
+    async def close(self) -> None:
+        if self._webhook is not None:
+            await self._webhook.close()

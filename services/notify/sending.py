@@ -1,0 +1,116 @@
+"""Sends due deliveries, retries failures with backoff, and dead-letters the hopeless.
+
+Time comes only from the injected clock and nothing sleeps: a delivery that failed simply
+becomes due again later, and tests reach "later" by moving a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import timedelta
+
+import structlog
+
+from services.notify import store
+from services.notify.channels import Channel, OutboundMessage
+from services.notify.store import DeliveryRecord
+from yijian.bus.outbox import ServiceDatabase
+
+log = structlog.get_logger(__name__)
+
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY = timedelta(hours=1)
+# How long a claimed delivery is hidden from other senders; longer than any send can take
+# (channels time out well before), short enough that a crashed sender's work resumes soon.
+LEASE = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait after the ``attempts``-th failure: 30 s, 1 min, 2 min … capped at 1 h.
+
+    Doubling spares a receiver that is down from a storm of retries; the cap keeps a
+    recovered receiver from waiting most of a day.
+    """
+    if attempts < 1:
+        raise ValueError("backoff follows a failed attempt")
+    # Capping the exponent first keeps a huge attempt count from overflowing timedelta.
+    factor: int = 2 ** min(attempts - 1, 16)
+    return min(FIRST_RETRY * factor, MAX_RETRY)
+
+
+class Sender:
+    def __init__(
+        self,
+        *,
+        database: ServiceDatabase,
+        channels: Mapping[str, Channel],
+        max_attempts: int,
+        batch: int = 50,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._database = database
+        self._channels = channels
+        self._max_attempts = max_attempts
+        self._batch = batch
+
+    async def send_due(self) -> int:
+        """Try every delivery due now (up to a batch); returns how many were tried."""
+        now = self._database.clock.now()
+        claimed: list[DeliveryRecord] = []
+        async with self._database.transaction() as tx:
+            for record in await store.due_deliveries(tx.connection, now, self._batch):
+                if await store.claim(tx.connection, record.id, now, now + LEASE):
+                    claimed.append(record)
+        if not claimed:
+            return 0
+        # Concurrent sends: one slow receiver must not hold back the rest of the batch.
+        errors = await asyncio.gather(*(self._attempt(record) for record in claimed))
+        await self._settle(claimed, errors)
+        return len(claimed)
+
+    async def _attempt(self, record: DeliveryRecord) -> str | None:
+        channel = self._channels.get(record.channel)
+        if channel is None:
+            return f"no channel {record.channel!r} configured"
+        message = OutboundMessage(
+            recipient_key=record.recipient_key,
+            template=record.template,
+            text=record.text,
+            complaint_id=record.complaint_id,
+            tracking_no=record.tracking_no,
+            event_id=record.event_id,
+        )
+        try:
+            await channel.send(message)
+        except Exception as error:
+            # Any failure, even a channel bug, is one failed attempt: it must not stop the
+            # rest of the batch from being recorded.
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    async def _settle(self, claimed: list[DeliveryRecord], errors: list[str | None]) -> None:
+        async with self._database.transaction() as tx:
+            # The clock after sending, so backoff counts from when the failure was seen.
+            now = tx.now
+            for record, error in zip(claimed, errors, strict=True):
+                attempts = record.attempts + 1
+                bound = log.bind(
+                    delivery_id=record.id,
+                    template=record.template,
+                    channel=record.channel,
+                    attempts=attempts,
+                )
+                if error is None:
+                    await store.mark_sent(tx.connection, record.id, attempts, now)
+                    continue
+                if attempts >= self._max_attempts:
+                    bound.error("delivery dead-lettered", error=error)
+                    retry_at = None
+                else:
+                    retry_at = now + backoff(attempts)
+                    bound.warning("delivery failed; will retry", error=error)
+                await store.mark_failed(
+                    tx.connection, record.id, attempts=attempts, error=error, retry_at=retry_at
+                )

@@ -1,0 +1,60 @@
+"""Wires the routing service: the case owner."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.routing.api import build_router
+from services.routing.auth import StaffTokens
+from services.routing.casework import Casework
+from services.routing.handlers import handlers
+from services.routing.store import metadata
+from yijian.bus.consumer import Consumer
+from yijian.bus.outbox import ServiceDatabase
+from yijian.bus.protocol import EventLog
+from yijian.clock import Clock
+from yijian.contracts.events import TOPIC_DEADLINES, TOPIC_INTAKE
+from yijian.db import create_tables
+from yijian.jurisdiction import Jurisdiction
+from yijian.policy import SlaPolicy
+from yijian.settings import Settings
+
+
+class RoutingService:
+    name = "routing"
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        event_log: EventLog,
+        engine: AsyncEngine,
+        policy: SlaPolicy,
+        jurisdiction: Jurisdiction,
+        auth_secret: str,
+    ) -> None:
+        self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
+        self.casework = Casework(jurisdiction, policy)
+        self.tokens = StaffTokens(
+            auth_secret, clock, timedelta(hours=settings.staff_token_ttl_hours)
+        )
+        self.consumers = [
+            Consumer(
+                name="routing",
+                database=self.database,
+                event_log=event_log,
+                topics=[TOPIC_INTAKE, TOPIC_DEADLINES],
+                handlers=handlers(self.casework),
+                max_attempts=settings.consumer_max_attempts,
+            )
+        ]
+        self.router = build_router(self.database, self.casework, jurisdiction, self.tokens)
+
+    async def prepare(self) -> None:
+        await create_tables(self.database.engine, self.database.metadata)
+
+    async def tick(self) -> int:
+        return 0

@@ -1,0 +1,81 @@
+"""Routing's tables: cases, what staff did to them, and each level's stint for the figures."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("complaint_id", String(32), primary_key=True),
+    Column("tracking_no", String(20), nullable=False),
+    Column("category", String(50)),
+    Column("urgency", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("assignee_code", String(15), nullable=False),
+    Column("assignee_name", String(100), nullable=False),
+    Column("assignee_level", String(10), nullable=False),
+    Column("supervisor_code", String(15)),
+    Column("supervisor_name", String(100)),
+    Column("supervisor_level", String(10)),
+    # Where the complaint is, for jurisdiction filters; None when it could not be placed.
+    Column("township_code", String(9)),
+    Column("village_code", String(12)),
+    Column("grid_code", String(15)),
+    Column("clock", Integer, nullable=False),
+    Column("returns", Integer, nullable=False, default=0),
+    Column("reopens", Integer, nullable=False, default=0),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("missed_deadlines", Integer, nullable=False, default=0),
+    Column("correlation_id", String(36), nullable=False),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_cases_assignee", "assignee_code", "status"),
+    Index("ix_cases_supervisor", "supervisor_code", "status"),
+)
+
+case_actions = Table(
+    "case_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("complaint_id", String(32), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("actor_org", String(15)),
+    Column("actor_user", String(100)),
+    Column("from_status", String(20), nullable=False),
+    Column("to_status", String(20), nullable=False),
+    Column("note", Text),
+)
+
+# One row per spell of a level being accountable for a case: the basis of /api/v1/stats.
+level_stints = Table(
+    "level_stints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("complaint_id", String(32), nullable=False, index=True),
+    Column("level", String(10), nullable=False),
+    Column("org_code", String(15), nullable=False),
+    Column("township_code", String(9)),
+    Column("village_code", String(12)),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("left_at", DateTime(timezone=True)),
+    # resolved | escalated | dispatched | returned | reopened; None while current.
+    Column("outcome", String(20)),
+    Column("missed", Boolean, nullable=False, default=False),
+    Index("ix_stints_entered", "entered_at"),
+)
