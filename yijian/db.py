@@ -6,10 +6,11 @@ power cut: a 201 to a citizen means the complaint is on disk. PostgreSQL needs n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -52,3 +53,26 @@ async def create_tables(engine: AsyncEngine, metadata: MetaData) -> None:
     """Create what is missing. Versioned migrations arrive with the production transport."""
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that comes back timezone-aware in UTC on SQLite as on PostgreSQL.
+
+    SQLite keeps no zone; without this a stored deadline would come back naive and compare
+    wrongly with the clock.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

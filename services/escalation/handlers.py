@@ -45,11 +45,9 @@ log = structlog.get_logger(__name__)
 # The events that hand a complaint a fresh, numbered set of clocks at some level.
 ClockStart = ComplaintAssigned | ComplaintEscalated | ComplaintReopened
 # The events after which no level owes this complaint anything until a new clock starts.
-_STOPPING: tuple[type[ComplaintResolved | ComplaintClosed | ComplaintReturned], ...] = (
-    ComplaintResolved,
-    ComplaintClosed,
-    ComplaintReturned,
-)
+_STOPPING: dict[str, type[ComplaintResolved | ComplaintClosed | ComplaintReturned]] = {
+    model.TYPE: model for model in (ComplaintResolved, ComplaintClosed, ComplaintReturned)
+}
 
 
 class DeadlineHandlers:
@@ -64,8 +62,8 @@ class DeadlineHandlers:
             ComplaintAccepted.TYPE: self.on_accepted,
             ComplaintOverdue.TYPE: self.on_overdue,
         }
-        for model in _STOPPING:
-            handlers[model.TYPE] = self.on_stopped
+        for event_type in _STOPPING:
+            handlers[event_type] = self.on_stopped
         return handlers
 
     async def on_assigned(self, tx: Transaction, envelope: Envelope) -> None:
@@ -124,8 +122,7 @@ class DeadlineHandlers:
         )
 
     async def on_stopped(self, tx: Transaction, envelope: Envelope) -> None:
-        model = next(model for model in _STOPPING if model.TYPE == envelope.type)
-        event = envelope.parse(model)
+        event = envelope.parse(_STOPPING[envelope.type])
         # These events carry no clock number; a clock started after the event cannot be one
         # it meant to stop (a dead letter replayed after a reopen, say).
         await store.cancel_pending(

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Dialect,
     Index,
     Integer,
@@ -38,6 +37,7 @@ from services.escalation.domain import (
     as_utc,
 )
 from yijian.contracts.events import Stage
+from yijian.db import UtcDateTime
 from yijian.level import Level
 
 
@@ -48,7 +48,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     wrongly against the clock; PostgreSQL returns aware values and passes through unchanged.
     """
 
-    impl = DateTime(timezone=True)
+    impl = UtcDateTime()
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -277,7 +277,7 @@ async def next_fire_at(connection: AsyncConnection) -> datetime | None:
             .limit(1)
         )
     ).first()
-    return None if row is None else row.fire_at  # type: ignore[no-any-return]
+    return None if row is None else row.fire_at
 
 
 async def count_pending_before(connection: AsyncConnection, instant: datetime) -> int:

@@ -122,9 +122,7 @@ def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRout
             urgency=row.urgency,
             submitted_at=row.submitted_at,
             deadlines=DeadlinesOut(
-                accept_by=row.accept_due_at
-                if current and row.status in _AWAITING_ACCEPT
-                else None,
+                accept_by=row.accept_due_at if current and row.status in _AWAITING_ACCEPT else None,
                 resolve_by=row.resolve_due_at if current and row.status in _OPEN else None,
             ),
             overdue=row.overdue,

@@ -161,5 +161,3 @@ HANDLERS: Mapping[str, Handler] = {
     ComplaintOverdue.TYPE: on_overdue,
     DeadlinesSet.TYPE: on_deadlines_set,
 }
-
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -19,6 +18,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from yijian.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -35,7 +36,7 @@ complaints = Table(
     Column("village_code", String(12)),
     Column("lat", Float),
     Column("lon", Float),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_at", UtcDateTime(), nullable=False),
 )
 
 contacts = Table(
@@ -53,7 +54,7 @@ idempotency_keys = Table(
     Column("key", String(200), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
     Column("complaint_id", String(32), ForeignKey("complaints.id"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # The citizen's view, built from routing's and escalation's events.
@@ -70,10 +71,10 @@ complaint_views = Table(
     Column("clock", Integer, nullable=False, default=0),
     # Deadlines may arrive before the case event that started their clock (other topic).
     Column("deadline_clock", Integer, nullable=False, default=0),
-    Column("accept_due_at", DateTime(timezone=True)),
-    Column("resolve_due_at", DateTime(timezone=True)),
+    Column("accept_due_at", UtcDateTime()),
+    Column("resolve_due_at", UtcDateTime()),
     Column("overdue", Boolean, nullable=False, default=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 timeline = Table(
@@ -81,7 +82,7 @@ timeline = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("complaint_id", String(32), ForeignKey("complaints.id"), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("kind", String(40), nullable=False),
     Column("text", String(200), nullable=False),
     Index("ix_timeline_complaint", "complaint_id", "at"),

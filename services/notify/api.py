@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from services.notify import store
-from services.notify.store import DeliveryRecord, DeliveryStatus
+from services.notify import delivery_log
+from services.notify.delivery_log import DeliveryRecord
+from services.notify.store import DeliveryStatus
 from yijian.bus.outbox import ServiceDatabase
 
 MAX_LIMIT = 500
@@ -62,7 +63,7 @@ def build_router(database: ServiceDatabase) -> APIRouter:
     ) -> list[DeliveryView]:
         """Newest first, so an operator sees what just happened without paging."""
         async with database.engine.connect() as connection:
-            records = await store.list_deliveries(
+            records = await delivery_log.list_deliveries(
                 connection, complaint_id=complaint_id, status=status, limit=limit
             )
         return [DeliveryView.of(record) for record in records]
@@ -76,8 +77,8 @@ def build_router(database: ServiceDatabase) -> APIRouter:
     ) -> DeliveryView:
         """Put a dead delivery back in the queue; the next tick sends it."""
         async with database.transaction() as tx:
-            requeued = await store.requeue_dead(tx.connection, delivery_id, tx.now)
-            record = await store.get_delivery(tx.connection, delivery_id)
+            requeued = await delivery_log.requeue_dead(tx.connection, delivery_id, tx.now)
+            record = await delivery_log.get_delivery(tx.connection, delivery_id)
         if record is None:
             raise HTTPException(status_code=404, detail=f"no delivery {delivery_id}")
         if not requeued:

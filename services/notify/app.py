@@ -11,7 +11,7 @@ from services.notify.channels import LOG, WEBHOOK, Channel, LogChannel, WebhookC
 from services.notify.directory import seed_directory
 from services.notify.handlers import NotifyHandlers
 from services.notify.sending import Sender
-from services.notify.store import metadata
+from services.notify.store import service_metadata
 from yijian.bus.consumer import Consumer
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
@@ -35,7 +35,7 @@ class NotifyService:
         jurisdiction: Jurisdiction,
         channels: Mapping[str, Channel] | None = None,
     ) -> None:
-        self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
+        self.database = ServiceDatabase(engine, service_metadata(), producer=self.name, clock=clock)
         self._jurisdiction = jurisdiction
         # Every new recipient gets the webhook once one is configured; the log otherwise,
         # so development needs no gateway and still shows each message.

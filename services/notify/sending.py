@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import structlog
 
-from services.notify import store
+from services.notify import delivery_log
 from services.notify.channels import Channel, OutboundMessage
-from services.notify.store import DeliveryRecord
+from services.notify.delivery_log import DeliveryRecord
 from yijian.bus.outbox import ServiceDatabase
 
 log = structlog.get_logger(__name__)
@@ -60,8 +60,8 @@ class Sender:
         now = self._database.clock.now()
         claimed: list[DeliveryRecord] = []
         async with self._database.transaction() as tx:
-            for record in await store.due_deliveries(tx.connection, now, self._batch):
-                if await store.claim(tx.connection, record.id, now, now + LEASE):
+            for record in await delivery_log.due_deliveries(tx.connection, now, self._batch):
+                if await delivery_log.claim(tx.connection, record.id, now, now + LEASE):
                     claimed.append(record)
         if not claimed:
             return 0
@@ -103,7 +103,7 @@ class Sender:
                     attempts=attempts,
                 )
                 if error is None:
-                    await store.mark_sent(tx.connection, record.id, attempts, now)
+                    await delivery_log.mark_sent(tx.connection, record.id, attempts, now)
                     continue
                 if attempts >= self._max_attempts:
                     bound.error("delivery dead-lettered", error=error)
@@ -111,6 +111,6 @@ class Sender:
                 else:
                     retry_at = now + backoff(attempts)
                     bound.warning("delivery failed; will retry", error=error)
-                await store.mark_failed(
+                await delivery_log.mark_failed(
                     tx.connection, record.id, attempts=attempts, error=error, retry_at=retry_at
                 )

@@ -1,6 +1,5 @@
 """Routing's HTTP API: the jurisdiction tree, staff actions on a case, and the figures."""
 
-from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
@@ -62,7 +61,7 @@ class CaseOut(BaseModel):
     overdue: bool
 
     @classmethod
-    def of(cls, case: Case) -> CaseOut:
+    def of(cls, case: Case) -> "CaseOut":
         return cls(
             complaint_id=case.complaint_id,
             tracking_no=case.tracking_no,

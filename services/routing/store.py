@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -13,6 +12,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from yijian.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -41,8 +42,8 @@ cases = Table(
     Column("overdue", Boolean, nullable=False, default=False),
     Column("missed_deadlines", Integer, nullable=False, default=0),
     Column("correlation_id", String(36), nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("submitted_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_cases_assignee", "assignee_code", "status"),
     Index("ix_cases_supervisor", "supervisor_code", "status"),
 )
@@ -52,7 +53,7 @@ case_actions = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("complaint_id", String(32), nullable=False, index=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
     Column("action", String(20), nullable=False),
     Column("actor_org", String(15)),
     Column("actor_user", String(100)),
@@ -71,9 +72,9 @@ level_stints = Table(
     Column("org_code", String(15), nullable=False),
     Column("township_code", String(9)),
     Column("village_code", String(12)),
-    Column("entered_at", DateTime(timezone=True), nullable=False),
-    Column("accepted_at", DateTime(timezone=True)),
-    Column("left_at", DateTime(timezone=True)),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("accepted_at", UtcDateTime()),
+    Column("left_at", UtcDateTime()),
     # resolved | escalated | dispatched | returned | reopened; None while current.
     Column("outcome", String(20)),
     Column("missed", Boolean, nullable=False, default=False),

@@ -39,10 +39,18 @@ def every_template() -> list[Message]:
             stage=Stage.ACCEPT,
         ),
         templates.reminder(
-            tracking_no=NO, assignee_name="解放路社区", stage=Stage.RESOLVE, due_at=DUE, overdue=False
+            tracking_no=NO,
+            assignee_name="解放路社区",
+            stage=Stage.RESOLVE,
+            due_at=DUE,
+            overdue=False,
         ),
         templates.reminder(
-            tracking_no=NO, assignee_name="解放路社区", stage=Stage.RESOLVE, due_at=DUE, overdue=True
+            tracking_no=NO,
+            assignee_name="解放路社区",
+            stage=Stage.RESOLVE,
+            due_at=DUE,
+            overdue=True,
         ),
         templates.county_overdue(
             tracking_no=NO, assignee_name="渊泉镇", stage=Stage.RESOLVE, due_at=DUE
@@ -69,9 +77,7 @@ def test_every_situation_has_its_own_template_name() -> None:
 
 def test_new_assignment_asks_the_org_to_accept() -> None:
     message = templates.new_assignment(tracking_no=NO, org_name="解放路社区", level=Level.VILLAGE)
-    assert message.text == (
-        f"【新诉求待签收】诉求{NO}已交解放路社区（村(社区)）办理，请及时签收。"
-    )
+    assert message.text == (f"【新诉求待签收】诉求{NO}已交解放路社区（村(社区)）办理，请及时签收。")
 
 
 def test_dispatch_queue_says_it_waits_for_a_person() -> None:
@@ -140,8 +146,7 @@ def test_citizen_messages() -> None:
     )
     assert "已答复" in templates.citizen_replied(tracking_no=NO, org_name="解放路社区").text
     assert (
-        templates.citizen_resolved(tracking_no=NO).text
-        == f"您的诉求（编号{NO}）已办结，请评价。"
+        templates.citizen_resolved(tracking_no=NO).text == f"您的诉求（编号{NO}）已办结，请评价。"
     )
 
 

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -33,23 +32,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from yijian.clock import Clock
 from yijian.contracts import Envelope, Payload
 from yijian.contracts.events import TOPIC_OF
+from yijian.db import UtcDateTime
 
 
 def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add the two tables to a service's metadata, once however many times it is wired."""
+    if "outbox" in metadata.tables:
+        return metadata.tables["outbox"], metadata.tables["processed_events"]
     outbox = Table(
         "outbox",
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("topic", String(100), nullable=False),
         Column("envelope", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
     )
     processed = Table(
         "processed_events",
         metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(36), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
     )
     return outbox, processed
 

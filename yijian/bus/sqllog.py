@@ -17,7 +17,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Integer,
     MetaData,
     String,
@@ -34,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yijian.bus.protocol import DeadLetter, Delivery
 from yijian.clock import Clock
 from yijian.contracts import Envelope
+from yijian.db import UtcDateTime
 
 metadata = MetaData()
 
@@ -47,7 +47,7 @@ event_log = Table(
     Column("key", String(100), nullable=False),
     Column("type", String(100), nullable=False),
     Column("envelope", Text, nullable=False),
-    Column("appended_at", DateTime(timezone=True), nullable=False),
+    Column("appended_at", UtcDateTime(), nullable=False),
 )
 
 consumer_offsets = Table(
@@ -72,8 +72,8 @@ dead_letters = Table(
     Column("envelope", Text, nullable=False),
     Column("error", Text, nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("dead_at", DateTime(timezone=True), nullable=False),
-    Column("replayed_at", DateTime(timezone=True), nullable=True),
+    Column("dead_at", UtcDateTime(), nullable=False),
+    Column("replayed_at", UtcDateTime(), nullable=True),
 )
 
 

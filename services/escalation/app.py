@@ -1,0 +1,54 @@
+"""Wires the escalation service: its database, its consumer, its firing loop and its routes."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.escalation.api import build_router
+from services.escalation.firing import DeadlineFiring
+from services.escalation.handlers import DeadlineHandlers
+from services.escalation.store import metadata
+from yijian.bus.consumer import Consumer
+from yijian.bus.outbox import ServiceDatabase
+from yijian.bus.protocol import EventLog
+from yijian.clock import Clock
+from yijian.contracts.events import TOPIC_CASES
+from yijian.db import create_tables
+from yijian.policy import SlaPolicy
+from yijian.settings import Settings
+
+
+class EscalationService:
+    """Owns deadlines: schedules them from case events and fires them from ``tick``."""
+
+    name = "escalation"
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        event_log: EventLog,
+        engine: AsyncEngine,
+        policy: SlaPolicy,
+    ) -> None:
+        self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
+        self.consumers = [
+            Consumer(
+                name="escalation",
+                database=self.database,
+                event_log=event_log,
+                topics=[TOPIC_CASES],
+                handlers=DeadlineHandlers(policy).mapping(),
+                max_attempts=settings.consumer_max_attempts,
+            )
+        ]
+        self.firing = DeadlineFiring(self.database, policy)
+        self.router = build_router(self.database)
+
+    async def prepare(self) -> None:
+        await create_tables(self.database.engine, self.database.metadata)
+
+    async def tick(self) -> int:
+        """Fire every deadline now due; the runtime calls it every deadline_poll_seconds."""
+        return await self.firing.fire_due()

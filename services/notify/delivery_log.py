@@ -1,0 +1,160 @@
+"""The life of a delivery after a handler queued it: due, claimed, sent, failed or dead.
+
+Handlers write deliveries through ``store.add_deliveries``; everything here serves the
+sender loop and the operator's API. Timestamps come back aware in UTC (``UtcDateTime``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.notify.store import DeliveryStatus, deliveries
+
+# Long enough to diagnose, short enough that a chatty error page cannot bloat the table.
+ERROR_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    event_id: str
+    complaint_id: str
+    tracking_no: str
+    recipient_key: str
+    channel: str
+    template: str
+    text: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def _record(row: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        event_id=row.event_id,
+        complaint_id=row.complaint_id,
+        tracking_no=row.tracking_no,
+        recipient_key=row.recipient_key,
+        channel=row.channel,
+        template=row.template,
+        text=row.text,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+async def due_deliveries(
+    connection: AsyncConnection, now: datetime, limit: int
+) -> list[DeliveryRecord]:
+    rows = await connection.execute(
+        select(deliveries)
+        .where(
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+    )
+    return [_record(row) for row in rows]
+
+
+async def claim(
+    connection: AsyncConnection, delivery_id: int, now: datetime, lease_until: datetime
+) -> bool:
+    """Push a due delivery's next attempt past the send, so no other replica sends it too.
+
+    If this process dies mid-send, the lease runs out and the delivery is tried again: a
+    message may then arrive twice (receivers de-duplicate on event_id), but is never lost.
+    """
+    result = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=lease_until)
+    )
+    return result.rowcount == 1
+
+
+async def mark_sent(
+    connection: AsyncConnection, delivery_id: int, attempts: int, now: datetime
+) -> None:
+    await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(status=DeliveryStatus.SENT.value, attempts=attempts, sent_at=now)
+    )
+
+
+async def mark_failed(
+    connection: AsyncConnection,
+    delivery_id: int,
+    *,
+    attempts: int,
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """Record a failed attempt; ``retry_at`` None means give up (dead letter)."""
+    values: dict[str, Any] = {"attempts": attempts, "last_error": error[:ERROR_LIMIT]}
+    if retry_at is None:
+        values["status"] = DeliveryStatus.DEAD.value
+    else:
+        values["next_attempt_at"] = retry_at
+    await connection.execute(
+        update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
+    )
+
+
+async def get_delivery(connection: AsyncConnection, delivery_id: int) -> DeliveryRecord | None:
+    row = (
+        await connection.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+    ).first()
+    return None if row is None else _record(row)
+
+
+async def list_deliveries(
+    connection: AsyncConnection,
+    *,
+    complaint_id: str | None,
+    status: DeliveryStatus | None,
+    limit: int,
+) -> list[DeliveryRecord]:
+    query = select(deliveries).order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+    if complaint_id is not None:
+        query = query.where(deliveries.c.complaint_id == complaint_id)
+    if status is not None:
+        query = query.where(deliveries.c.status == status.value)
+    rows = await connection.execute(query.limit(limit))
+    return [_record(row) for row in rows]
+
+
+async def requeue_dead(connection: AsyncConnection, delivery_id: int, now: datetime) -> bool:
+    """Give a dead delivery a fresh round of attempts; False when it is not dead.
+
+    Attempts restart at zero because an operator retries after fixing the receiver, and
+    one last try would waste the fix on a passing hiccup. ``last_error`` stays as history.
+    """
+    result = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == delivery_id,
+            deliveries.c.status == DeliveryStatus.DEAD.value,
+        )
+        .values(status=DeliveryStatus.PENDING.value, attempts=0, next_attempt_at=now)
+    )
+    return result.rowcount == 1
