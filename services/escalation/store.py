@@ -8,20 +8,18 @@ several firing loops over one database still announce each deadline once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     Column,
-    Dialect,
     Index,
     Integer,
     MetaData,
     Row,
     String,
     Table,
-    TypeDecorator,
     func,
     insert,
     select,
@@ -34,31 +32,10 @@ from services.escalation.domain import (
     DeadlineKind,
     DeadlineState,
     PlannedDeadline,
-    as_utc,
 )
 from yijian.contracts.events import Stage
 from yijian.db import UtcDateTime
 from yijian.level import Level
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored in UTC and read back timezone-aware.
-
-    SQLite keeps no zone, so without this an instant read back would be naive and compare
-    wrongly against the clock; PostgreSQL returns aware values and passes through unchanged.
-    """
-
-    impl = UtcDateTime()
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else as_utc(value)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 metadata = MetaData()
 
@@ -71,17 +48,17 @@ deadlines = Table(
     Column("level", String(10), nullable=False),
     Column("stage", String(10), nullable=False),
     Column("kind", String(10), nullable=False),
-    Column("fire_at", UtcDateTime, nullable=False),
-    Column("due_at", UtcDateTime, nullable=False),
+    Column("fire_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
     # Kept so an overdue repeat can find its policy terms: complaint.overdue carries neither.
     Column("category", String(50)),
     Column("urgency", String(10), nullable=False),
     Column("state", String(10), nullable=False),
-    Column("fired_at", UtcDateTime),
-    Column("started_at", UtcDateTime, nullable=False),
+    Column("fired_at", UtcDateTime()),
+    Column("started_at", UtcDateTime(), nullable=False),
     # The story this deadline belongs to, so what it fires shares the complaint's correlation.
     Column("correlation_id", String(36), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_deadlines_state_fire_at", "state", "fire_at"),
     Index("ix_deadlines_complaint_state", "complaint_id", "state"),
 )
@@ -92,7 +69,7 @@ complaint_clocks = Table(
     metadata,
     Column("complaint_id", String(64), primary_key=True),
     Column("clock", Integer, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 PENDING = DeadlineState.PENDING.value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime
 
@@ -71,7 +73,9 @@ async def test_webhook_posts_signed_json() -> None:
 def test_signature_binds_body_timestamp_and_secret() -> None:
     body = b'{"a":1}'
     signature = sign(SECRET, "1772433000", body)
-    assert signature.startswith("sha256=")
+    # Written out from the documented scheme, so a receiver following the docs agrees.
+    expected = hmac.new(SECRET, b"1772433000." + body, hashlib.sha256).hexdigest()
+    assert signature == f"sha256={expected}"
     assert verify(SECRET, "1772433000", body, signature)
     assert not verify(SECRET, "1772433001", body, signature)
     assert not verify(SECRET, "1772433000", b'{"a":2}', signature)
