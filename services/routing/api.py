@@ -1,6 +1,5 @@
 """Routing's HTTP API: the jurisdiction tree, staff actions on a case, and the figures."""
 
-
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any

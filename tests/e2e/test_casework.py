@@ -47,7 +47,8 @@ async def test_another_village_cannot_act_and_a_township_can_only_act_on_its_own
     other_township = harness.system.jurisdiction.townships()[1].code
 
     status, body = await act(harness, complaint, "accept", neighbour)
-    assert status == 403 and "jurisdiction" in str(body["detail"])
+    assert status == 403
+    assert "jurisdiction" in str(body["detail"])
     status, _ = await act(harness, complaint, "accept", other_township)
     assert status == 403
     detail = await harness.client.get(
@@ -56,14 +57,16 @@ async def test_another_village_cannot_act_and_a_township_can_only_act_on_its_own
     assert detail.status_code == 404  # no hint that the id exists
 
     status, body = await act(harness, complaint, "accept", harness.township_code)
-    assert status == 200 and body["status"] == "accepted"
+    assert status == 200
+    assert body["status"] == "accepted"
 
 
 async def test_illegal_transitions_are_409_with_the_reason(harness: Harness) -> None:
     complaint = (await harness.submit())["id"]
     village = harness.village_code
     status, body = await act(harness, complaint, "resolve", village, message="好了")
-    assert status == 409 and "assigned" in str(body["detail"])
+    assert status == 409
+    assert "assigned" in str(body["detail"])
     assert (await act(harness, complaint, "accept", village))[0] == 200
     status, _ = await act(harness, complaint, "accept", village)
     assert status == 409

@@ -339,7 +339,6 @@ async def test_two_services_ticking_together_fire_each_deadline_once(world: Worl
     world.clock.advance(timedelta(hours=2))
     counts = await asyncio.gather(first.tick(), second.tick(), first.tick(), second.tick())
 
-    print("COUNTS", counts)
     assert sum(counts) == 2 * len(complaints)
     fired = [k for k in kinds(await world.published()) if k[0] != SET]
     assert sorted(fired) == sorted(
