@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from services.escalation.app import EscalationService
 from services.intake.app import IntakeService
 from services.notify.app import NotifyService
 from services.routing.app import RoutingService
+from yijian.auth import StaffTokens, require_org
 from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
@@ -66,6 +68,9 @@ def build_system(settings: Settings, clock: Clock | None = None) -> System:
     policy = load_policy(settings)
     jurisdiction = Jurisdiction.load()
     event_log = SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
+    tokens = StaffTokens(
+        settings.auth_secret_value(), clock, timedelta(hours=settings.staff_token_ttl_hours)
+    )
 
     def engine(service: str) -> AsyncEngine:
         return create_engine(settings.database_url(service))
@@ -80,7 +85,7 @@ def build_system(settings: Settings, clock: Clock | None = None) -> System:
         engine=engine("routing"),
         policy=policy,
         jurisdiction=jurisdiction,
-        auth_secret=settings.auth_secret_value(),
+        tokens=tokens,
     )
     escalation = EscalationService(
         settings=settings,
@@ -134,8 +139,17 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for service in system.runtime.services:
-        app.include_router(service.router)
+    # The ops views of escalation and notify hold no personal data, but they show every
+    # complaint's deadlines and messages: only the county platform's operators see them.
+    county_only = require_org(
+        system.routing.tokens,
+        system.jurisdiction.county.code,
+        "only county platform operators may see the operations views",
+    )
+    app.include_router(system.intake.router)
+    app.include_router(system.routing.router)
+    for ops in (system.escalation.router, system.notify.router):
+        app.include_router(ops, dependencies=[Depends(county_only)])
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

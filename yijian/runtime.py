@@ -61,6 +61,7 @@ class Runtime:
         for service in self.services:
             for consumer in service.consumers:
                 await consumer.close()
+            await service.close()
 
     async def drain(self, max_rounds: int = 1000) -> int:
         """Relay, consume and tick until nothing moves; returns how much moved."""

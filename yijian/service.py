@@ -26,3 +26,7 @@ class Service(Protocol):
         The runtime calls it in a loop; tests call it after moving a fake clock.
         """
         ...
+
+    async def close(self) -> None:
+        """Release what the service holds besides its engine (HTTP clients and the like)."""
+        ...

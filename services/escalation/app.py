@@ -52,3 +52,6 @@ class EscalationService:
     async def tick(self) -> int:
         """Fire every deadline now due; the runtime calls it every deadline_poll_seconds."""
         return await self.firing.fire_due()
+
+    async def close(self) -> None:
+        return None

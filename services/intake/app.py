@@ -49,3 +49,6 @@ class IntakeService:
 
     async def tick(self) -> int:
         return 0
+
+    async def close(self) -> None:
+        return None

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import or_, select
 
 from services.routing.access import org_ref
-from services.routing.auth import StaffTokens, StaffUser
 from services.routing.casework import Casework
 from services.routing.domain import Action, Case, Refused
 from services.routing.repository import case_from_row
 from services.routing.stats import figures, org_filter
 from services.routing.store import case_actions, cases
+from yijian.auth import StaffTokens, StaffUser
 from yijian.bus.outbox import ServiceDatabase
 from yijian.contracts.events import Org
 from yijian.jurisdiction import Jurisdiction

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.api import build_router
-from services.routing.auth import StaffTokens
 from services.routing.casework import Casework
 from services.routing.handlers import handlers
 from services.routing.store import metadata
+from yijian.auth import StaffTokens
 from yijian.bus.consumer import Consumer
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
@@ -34,13 +32,11 @@ class RoutingService:
         engine: AsyncEngine,
         policy: SlaPolicy,
         jurisdiction: Jurisdiction,
-        auth_secret: str,
+        tokens: StaffTokens,
     ) -> None:
         self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
         self.casework = Casework(jurisdiction, policy)
-        self.tokens = StaffTokens(
-            auth_secret, clock, timedelta(hours=settings.staff_token_ttl_hours)
-        )
+        self.tokens = tokens
         self.consumers = [
             Consumer(
                 name="routing",
@@ -58,3 +54,6 @@ class RoutingService:
 
     async def tick(self) -> int:
         return 0
+
+    async def close(self) -> None:
+        return None

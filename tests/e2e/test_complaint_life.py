@@ -20,11 +20,22 @@ def kinds(view: dict[str, Any]) -> list[str]:
 
 async def deliveries(harness: Harness, complaint_id: str) -> list[dict[str, Any]]:
     response = await harness.client.get(
-        "/api/v1/notify/deliveries", params={"complaint_id": complaint_id}
+        "/api/v1/notify/deliveries",
+        params={"complaint_id": complaint_id},
+        headers=harness.staff("620922"),
     )
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
+
+
+async def test_operations_views_are_for_county_operators_only(harness: Harness) -> None:
+    for path in ("/api/v1/notify/deliveries", "/api/v1/escalation/summary"):
+        assert (await harness.client.get(path)).status_code == 401
+        village = await harness.client.get(path, headers=harness.staff(harness.village_code))
+        assert village.status_code == 403
+        county = await harness.client.get(path, headers=harness.staff("620922"))
+        assert county.status_code == 200, county.text
 
 
 async def test_new_complaint_is_assigned_to_the_village_that_owns_the_place(

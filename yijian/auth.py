@@ -4,8 +4,7 @@ Expiry is checked against the system's own clock, not the wall clock, so that te
 move a fake clock see tokens expire exactly when users would.
 """
 
-from __future__ import annotations
-
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -58,7 +57,7 @@ class StaffTokens:
             raise _unauthorized("token expired; sign in again")
         return StaffUser(str(claims["sub"]), str(claims["org"]), str(claims.get("role", "staff")))
 
-    def dependency(self) -> object:
+    def dependency(self) -> Callable[..., Awaitable[StaffUser]]:
         async def current_staff(
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         ) -> StaffUser:
@@ -67,6 +66,20 @@ class StaffTokens:
             return self.verify(credentials.credentials)
 
         return current_staff
+
+
+def require_org(
+    tokens: StaffTokens, org_code: str, why: str
+) -> Callable[..., Awaitable[StaffUser]]:
+    """A route dependency: a valid staff token of exactly ``org_code``, else 401/403."""
+    current = tokens.dependency()
+
+    async def guard(staff: Annotated[StaffUser, Depends(current)]) -> StaffUser:
+        if staff.org_code != org_code:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, why)
+        return staff
+
+    return guard
 
 
 def _unauthorized(reason: str) -> HTTPException:
