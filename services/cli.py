@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from services.embedded import build_system
+from services.escalation import store as escalation_store
+from services.escalation.app import MIGRATIONS as EscalationMigrations
+from services.intake import store as intake_store
+from services.intake.app import MIGRATIONS as IntakeMigrations
+from services.notify import store as notify_store
+from services.notify.app import MIGRATIONS as NotifyMigrations
+from services.routing import store as routing_store
+from services.routing.app import MIGRATIONS as RoutingMigrations
+from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.sqllog import metadata as eventlog_metadata
-from yijian.db import create_tables
+from yijian.db import create_engine
 from yijian.logs import configure_logging
+from yijian.migrate import new_revision
 from yijian.settings import Settings
 
 app = typer.Typer(help="yijian 一键: citizens' complaints, answered in time.", no_args_is_help=True)
 staff = typer.Typer(help="Staff accounts and tokens.", no_args_is_help=True)
 dlq = typer.Typer(help="Dead letters: events a consumer gave up on.", no_args_is_help=True)
 app.add_typer(staff, name="staff")
+db = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
+app.add_typer(db, name="db")
 
 
 @app.command()
@@ -61,7 +74,7 @@ def dlq_list() -> None:
 
     async def main() -> None:
         system = build_system(Settings())
-        await create_tables(system.event_log.engine, eventlog_metadata)
+        await system.prepare()
         letters = await system.event_log.dead_letters()
         if not letters:
             typer.echo("no dead letters")
@@ -81,7 +94,7 @@ def dlq_replay(dead_letter_id: int) -> None:
 
     async def main() -> bool:
         system = build_system(Settings())
-        await create_tables(system.event_log.engine, eventlog_metadata)
+        await system.prepare()
         replayed = await system.event_log.replay_dead_letter(dead_letter_id)
         await system.close()
         return replayed
@@ -90,3 +103,31 @@ def dlq_replay(dead_letter_id: int) -> None:
         typer.echo(f"no unreplayed dead letter #{dead_letter_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"replayed #{dead_letter_id}")
+
+
+@db.command("revision")
+def db_revision(
+    database: Annotated[
+        str, typer.Argument(help="intake, routing, escalation, notify or eventlog")
+    ],
+    message: Annotated[str, typer.Option("-m", "--message", help="what changed")],
+) -> None:
+    """Write a migration for table changes in one database (developers)."""
+    targets = {
+        "intake": (intake_store.metadata, IntakeMigrations),
+        "routing": (routing_store.metadata, RoutingMigrations),
+        "escalation": (escalation_store.metadata, EscalationMigrations),
+        "notify": (notify_store.metadata, NotifyMigrations),
+        "eventlog": (eventlog_metadata, EVENTLOG_MIGRATIONS),
+    }
+    if database not in targets:
+        raise typer.BadParameter(f"choose one of {', '.join(targets)}", param_hint="DATABASE")
+    metadata, versions = targets[database]
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            engine = create_engine(f"sqlite+aiosqlite:///{scratch}/{database}.db")
+            await new_revision(engine, metadata, versions, message)
+            await engine.dispose()
+
+    asyncio.run(main())

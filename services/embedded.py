@@ -22,12 +22,14 @@ from services.intake.app import IntakeService
 from services.notify.app import NotifyService
 from services.routing.app import RoutingService
 from yijian.auth import StaffTokens, require_org
+from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
-from yijian.db import create_engine, create_tables
+from yijian.db import create_engine
 from yijian.http import BodyLimit, install_error_handlers
 from yijian.jurisdiction import Jurisdiction
+from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
 from yijian.runtime import Runtime
 from yijian.settings import Settings
@@ -49,7 +51,7 @@ class System:
     runtime: Runtime
 
     async def prepare(self) -> None:
-        await create_tables(self.event_log.engine, eventlog_metadata)
+        await migrate(self.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
         await self.runtime.prepare()
 
     async def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.escalation.api import build_router
@@ -13,9 +15,11 @@ from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_CASES
-from yijian.db import create_tables
+from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
 from yijian.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class EscalationService:
@@ -47,7 +51,7 @@ class EscalationService:
         self.router = build_router(self.database)
 
     async def prepare(self) -> None:
-        await create_tables(self.database.engine, self.database.metadata)
+        await migrate(self.database.engine, self.database.metadata, MIGRATIONS)
 
     async def tick(self) -> int:
         """Fire every deadline now due; the runtime calls it every deadline_poll_seconds."""

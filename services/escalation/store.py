@@ -33,6 +33,7 @@ from services.escalation.domain import (
     DeadlineState,
     PlannedDeadline,
 )
+from yijian.bus.outbox import outbox_tables
 from yijian.contracts.events import Stage
 from yijian.db import UtcDateTime
 from yijian.level import Level
@@ -273,3 +274,7 @@ async def count_fired_since(connection: AsyncConnection, instant: datetime) -> i
         .where(deadlines.c.state == DeadlineState.FIRED.value, deadlines.c.fired_at >= instant)
     )
     return int(value or 0)
+
+
+# Every service database also holds the outbox and the processed-event table.
+outbox_tables(metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.api import build_router
@@ -13,9 +15,11 @@ from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_CASES, TOPIC_DEADLINES
-from yijian.db import create_tables
+from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
 from yijian.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class IntakeService:
@@ -45,7 +49,7 @@ class IntakeService:
         self.router = build_router(self.database, self.submissions)
 
     async def prepare(self) -> None:
-        await create_tables(self.database.engine, self.database.metadata)
+        await migrate(self.database.engine, self.database.metadata, MIGRATIONS)
 
     async def tick(self) -> int:
         return 0

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
+from yijian.bus.outbox import outbox_tables
 from yijian.db import UtcDateTime
 
 metadata = MetaData()
@@ -87,3 +88,6 @@ timeline = Table(
     Column("text", String(200), nullable=False),
     Index("ix_timeline_complaint", "complaint_id", "at"),
 )
+
+# Every service database also holds the outbox and the processed-event table.
+outbox_tables(metadata)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -11,15 +12,17 @@ from services.notify.channels import LOG, WEBHOOK, Channel, LogChannel, WebhookC
 from services.notify.directory import seed_directory
 from services.notify.handlers import NotifyHandlers
 from services.notify.sending import Sender
-from services.notify.store import service_metadata
+from services.notify.store import metadata
 from yijian.bus.consumer import Consumer
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_CASES, TOPIC_INTAKE
-from yijian.db import create_tables
 from yijian.jurisdiction import Jurisdiction
+from yijian.migrate import migrate
 from yijian.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class NotifyService:
@@ -35,7 +38,7 @@ class NotifyService:
         jurisdiction: Jurisdiction,
         channels: Mapping[str, Channel] | None = None,
     ) -> None:
-        self.database = ServiceDatabase(engine, service_metadata(), producer=self.name, clock=clock)
+        self.database = ServiceDatabase(engine, metadata, producer=self.name, clock=clock)
         self._jurisdiction = jurisdiction
         # Every new recipient gets the webhook once one is configured; the log otherwise,
         # so development needs no gateway and still shows each message.
@@ -76,7 +79,7 @@ class NotifyService:
         return channels
 
     async def prepare(self) -> None:
-        await create_tables(self.database.engine, self.database.metadata)
+        await migrate(self.database.engine, self.database.metadata, MIGRATIONS)
         async with self.database.transaction() as tx:
             await seed_directory(tx.connection, self._jurisdiction, self.default_channel)
 

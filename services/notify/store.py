@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from yijian.bus.outbox import outbox_tables
 from yijian.db import UtcDateTime
 
 metadata = MetaData()
@@ -72,20 +73,6 @@ deliveries = Table(
     UniqueConstraint("event_id", "recipient_key", name="uq_deliveries_event_recipient"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
-
-
-def service_metadata() -> MetaData:
-    """Notify's tables on a fresh MetaData, for one ServiceDatabase to add its outbox to.
-
-    ServiceDatabase defines ``outbox`` on the MetaData it is given, which fails the second
-    time; a copy per service instance lets one process (tests, the embedded runtime after a
-    restart of the app) build the service more than once. Queries use the module's tables:
-    they compile to the same SQL.
-    """
-    copy = MetaData()
-    for table in metadata.tables.values():
-        table.to_metadata(copy)
-    return copy
 
 
 class DeliveryStatus(StrEnum):
@@ -229,3 +216,7 @@ async def add_deliveries(
     if rows:
         await connection.execute(insert(deliveries), rows)
     return len(rows)
+
+
+# Every service database also holds the outbox and the processed-event table.
+outbox_tables(metadata)

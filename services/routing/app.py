@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.api import build_router
@@ -14,10 +16,12 @@ from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_DEADLINES, TOPIC_INTAKE
-from yijian.db import create_tables
 from yijian.jurisdiction import Jurisdiction
+from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
 from yijian.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class RoutingService:
@@ -50,7 +54,7 @@ class RoutingService:
         self.router = build_router(self.database, self.casework, jurisdiction, self.tokens)
 
     async def prepare(self) -> None:
-        await create_tables(self.database.engine, self.database.metadata)
+        await migrate(self.database.engine, self.database.metadata, MIGRATIONS)
 
     async def tick(self) -> int:
         return 0

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
 )
 
+from yijian.bus.outbox import outbox_tables
 from yijian.db import UtcDateTime
 
 metadata = MetaData()
@@ -80,3 +81,6 @@ level_stints = Table(
     Column("missed", Boolean, nullable=False, default=False),
     Index("ix_stints_entered", "entered_at"),
 )
+
+# Every service database also holds the outbox and the processed-event table.
+outbox_tables(metadata)

@@ -14,6 +14,7 @@ import contextlib
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -35,6 +36,7 @@ from yijian.clock import Clock
 from yijian.contracts import Envelope
 from yijian.db import UtcDateTime
 
+MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
 
 event_log = Table(
