@@ -10,7 +10,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install schemas jurisdiction clean
+.PHONY: run test lint typecheck unit install prerequisites schemas jurisdiction clean
 
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
@@ -28,9 +28,13 @@ install: $(VENV)/.synced
 run: install
 	@$(BIN)/yijian run
 
-test: lint typecheck
+test: lint typecheck prerequisites
 	@echo "==> tests"
 	@$(BIN)/pytest
+
+# Operating-system packages the tests use (chromium, PostgreSQL, Java and Maven).
+prerequisites:
+	@deploy/local/prerequisites.sh
 
 lint: install
 	@echo "==> ruff"

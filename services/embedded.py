@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -133,7 +134,7 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         finally:
             await system.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="yijian 一键",
         version="0.1.0",
         description="Citizens' complaints, routed to the village that owns the place and held "

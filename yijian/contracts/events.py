@@ -67,6 +67,16 @@ class ComplaintSubmitted(Payload):
     submitted_at: datetime
 
 
+class ComplaintRated(Payload):
+    """The citizen's verdict on a resolved complaint; 不满意 asks for it to be reopened."""
+
+    TYPE = "complaint.rated"
+    VERSION = 1
+    complaint_id: str
+    rating: Literal["satisfied", "basically_satisfied", "unsatisfied"]
+    rated_at: datetime
+
+
 class Org(Payload):
     TYPE = "org"
     VERSION = 1
@@ -235,6 +245,7 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     model.TYPE: model
     for model in (
         ComplaintSubmitted,
+        ComplaintRated,
         ComplaintAssigned,
         ComplaintAccepted,
         ComplaintReplied,
@@ -251,13 +262,15 @@ EVENT_TYPES: dict[str, type[Payload]] = {
     )
 }
 
+# Each topic carries one producer's events, so one complaint's events from that producer
+# stay in order (the key is the complaint id).
+_PRODUCED_BY_INTAKE = {ComplaintSubmitted.TYPE, ComplaintRated.TYPE}
+
 TOPIC_OF: dict[str, str] = {
-    event_type: (
-        TOPIC_INTAKE
-        if event_type.startswith("complaint.submitted")
-        else TOPIC_DEADLINES
-        if event_type.startswith("escalation.")
-        else TOPIC_CASES
-    )
+    event_type: TOPIC_INTAKE
+    if event_type in _PRODUCED_BY_INTAKE
+    else TOPIC_DEADLINES
+    if event_type.startswith("escalation.")
+    else TOPIC_CASES
     for event_type in EVENT_TYPES
 }

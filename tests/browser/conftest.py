@@ -1,0 +1,120 @@
+"""Real pages in a real browser: Debian's chromium driven by Playwright, never a download.
+
+The system under test runs as ``make run`` runs it — uvicorn, background loops, real clock —
+on a free loopback port with its data in a temporary folder. Screenshots land in
+``test-artifacts/screenshots/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+
+from services.embedded import System, build_system, create_app
+from tests.conftest import make_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1366, height=900)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    system: System
+
+    def staff_token(self, org_code: str, user: str = "browser-test") -> str:
+        return self.system.routing.tokens.issue(user, org_code)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    port = _free_port()
+    system = build_system(make_settings(tmp_path_factory.mktemp("live"), port=port))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(system), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    # Waiting for the server to come up, not for time to pass: bounded, then it fails.
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", system)
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "Debian's chromium is missing: `apt-get install chromium` (make test does this as root)"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def _context(browser: Browser, *, phone: bool) -> BrowserContext:
+    if phone:
+        return browser.new_context(
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+        )
+    return browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai")
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    context = _context(browser, phone=True)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser: Browser) -> Iterator[Page]:
+    context = _context(browser, phone=False)
+    yield context.new_page()
+    context.close()
+
+
+def shoot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
