@@ -14,8 +14,6 @@ from datetime import timedelta
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.escalation.app import EscalationService
@@ -30,7 +28,9 @@ from yijian.clock import Clock, SystemClock
 from yijian.db import create_engine
 from yijian.http import BodyLimit, install_error_handlers
 from yijian.jurisdiction import Jurisdiction
+from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
+from yijian.operations import database_check, operations_router
 from yijian.policy import SlaPolicy
 from yijian.runtime import Runtime
 from yijian.settings import Settings
@@ -154,28 +154,10 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
     for ops in (system.escalation.router, system.notify.router):
         app.include_router(ops, dependencies=[Depends(county_only)])
 
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], response_model=None)
-    async def readyz() -> dict[str, object] | JSONResponse:
-        """Every database answers."""
-        checks: dict[str, str] = {}
-        engines = {s.name: s.database.engine for s in system.runtime.services}
-        engines["eventlog"] = system.event_log.engine
-        for name, service_engine in engines.items():
-            try:
-                async with service_engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
-                checks[name] = "ok"
-            except Exception as error:
-                checks[name] = type(error).__name__
-        ready = all(value == "ok" for value in checks.values())
-        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
-        return body if ready else JSONResponse(body, status_code=503)
-
+    checks = {s.name: database_check(s.database.engine) for s in system.runtime.services}
+    checks["eventlog"] = database_check(system.event_log.engine)
+    app.include_router(operations_router(checks))
+    app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
 

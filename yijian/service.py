@@ -27,6 +27,10 @@ class Service(Protocol):
         """
         ...
 
+    async def observe(self) -> None:
+        """Refresh the service's own gauges (pending deadlines and the like)."""
+        ...
+
     async def close(self) -> None:
         """Release what the service holds besides its engine (HTTP clients and the like)."""
         ...

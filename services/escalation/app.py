@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.escalation import store
 from services.escalation.api import build_router
 from services.escalation.firing import DeadlineFiring
 from services.escalation.handlers import DeadlineHandlers
@@ -15,6 +16,7 @@ from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_CASES
+from yijian.metrics import DEADLINES_PENDING
 from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
 from yijian.settings import Settings
@@ -56,6 +58,11 @@ class EscalationService:
     async def tick(self) -> int:
         """Fire every deadline now due; the runtime calls it every deadline_poll_seconds."""
         return await self.firing.fire_due()
+
+    async def observe(self) -> None:
+        async with self.database.engine.connect() as connection:
+            counts = await store.pending_counts(connection)
+        DEADLINES_PENDING.set(sum(int(row._mapping["count"]) for row in counts))
 
     async def close(self) -> None:
         return None

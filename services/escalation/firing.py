@@ -23,6 +23,7 @@ from services.escalation.domain import (
 from yijian.bus.outbox import ServiceDatabase, Transaction
 from yijian.contracts import Payload
 from yijian.contracts.events import DeadlineMissed, ReminderDue, Stage
+from yijian.metrics import DEADLINES_FIRED
 from yijian.policy import SlaPolicy
 
 log = structlog.get_logger(__name__)
@@ -59,6 +60,7 @@ class DeadlineFiring:
                 if row is None:
                     return 0  # another loop fired it, or it was cancelled meanwhile
                 await self._announce(tx, row)
+            DEADLINES_FIRED.labels(row.kind).inc()
         except Exception:
             # One bad row must not hold back every deadline behind it; it stays pending and is
             # tried again next tick, where the log shows it until someone looks.

@@ -56,3 +56,6 @@ class IntakeService:
 
     async def close(self) -> None:
         return None
+
+    async def observe(self) -> None:
+        return None

@@ -89,3 +89,6 @@ class NotifyService:
     async def close(self) -> None:
         if self._webhook is not None:
             await self._webhook.close()
+
+    async def observe(self) -> None:
+        return None

@@ -16,6 +16,7 @@ from services.notify import delivery_log
 from services.notify.channels import Channel, OutboundMessage
 from services.notify.delivery_log import DeliveryRecord
 from yijian.bus.outbox import ServiceDatabase
+from yijian.metrics import DELIVERIES
 
 log = structlog.get_logger(__name__)
 
@@ -103,8 +104,10 @@ class Sender:
                     attempts=attempts,
                 )
                 if error is None:
+                    DELIVERIES.labels(record.channel, "sent").inc()
                     await delivery_log.mark_sent(tx.connection, record.id, attempts, now)
                     continue
+                DELIVERIES.labels(record.channel, "failed").inc()
                 if attempts >= self._max_attempts:
                     bound.error("delivery dead-lettered", error=error)
                     retry_at = None

@@ -61,3 +61,6 @@ class RoutingService:
 
     async def close(self) -> None:
         return None
+
+    async def observe(self) -> None:
+        return None

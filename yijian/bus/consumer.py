@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 
 from yijian.bus.outbox import AlreadyProcessed, ServiceDatabase, Transaction
-from yijian.bus.protocol import Delivery, EventLog
+from yijian.bus.protocol import Delivery, EventLog, ReportsLag
 from yijian.contracts import Envelope
+from yijian.metrics import EVENTS_CONSUMED
 
 Handler = Callable[[Transaction, Envelope], Awaitable[None]]
 
@@ -64,30 +65,41 @@ class Consumer:
         envelope = delivery.envelope
         handler = self._handlers.get(envelope.type)
         if handler is None:
+            EVENTS_CONSUMED.labels(self.name, "ignored").inc()
             return True  # not an event this consumer cares about
-        bound = log.bind(
+        # Everything logged while handling carries the complaint's correlation id.
+        with structlog.contextvars.bound_contextvars(
             consumer=self.name,
             event_type=envelope.type,
             event_id=str(envelope.id),
             correlation_id=str(envelope.correlation_id),
-        )
+        ):
+            return await self._apply_with(handler, delivery)
+
+    async def _apply_with(self, handler: Handler, delivery: Delivery) -> bool:
+        envelope = delivery.envelope
         try:
             async with self._database.consuming(self.name, envelope) as tx:
                 await handler(tx, envelope)
         except AlreadyProcessed:
-            bound.debug("duplicate delivery skipped")
+            EVENTS_CONSUMED.labels(self.name, "duplicate").inc()
+            log.debug("duplicate delivery skipped")
         except Exception as error:
             slot = (delivery.topic, delivery.partition, delivery.offset)
             attempts = self._attempts.get(slot, 0) + 1
             self._attempts[slot] = attempts
             reason = f"{type(error).__name__}: {error}"
             if attempts < self._max_attempts:
-                bound.warning("event failed; will retry", attempts=attempts, error=reason)
+                EVENTS_CONSUMED.labels(self.name, "failed").inc()
+                log.warning("event failed; will retry", attempts=attempts, error=reason)
                 return False
-            bound.error("event dead-lettered", attempts=attempts, error=reason)
+            EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
+            log.exception("event dead-lettered", attempts=attempts, error=reason)
             await self._subscription.dead_letter(delivery, reason, attempts)
             del self._attempts[slot]
             return False  # dead_letter committed it; the rest of the partition waits a poll
+        else:
+            EVENTS_CONSUMED.labels(self.name, "applied").inc()
         self._attempts.pop((delivery.topic, delivery.partition, delivery.offset), None)
         return True
 
@@ -103,6 +115,12 @@ class Consumer:
             except Exception:
                 log.exception("consumer loop failed; retrying", consumer=self.name)
                 await asyncio.sleep(retry_wait)
+
+    async def lag(self) -> int | None:
+        """Records the group has yet to consume, when the transport can tell."""
+        if isinstance(self._subscription, ReportsLag):
+            return await self._subscription.lag()
+        return None
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

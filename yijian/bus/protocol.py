@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from yijian.contracts import Envelope
 
@@ -54,6 +54,13 @@ class Subscription(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsLag(Protocol):
+    """A subscription that can say how far behind its group is (for the lag metric)."""
+
+    async def lag(self) -> int: ...
 
 
 class EventLog(Protocol):

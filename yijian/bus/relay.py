@@ -9,6 +9,7 @@ import structlog
 
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
+from yijian.metrics import EVENTS_PRODUCED
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ class OutboxRelay:
                 return moved
             await self._log.publish([(topic, envelope) for _, topic, envelope in rows])
             await self._database.forget_outbox(rows[-1][0])
+            EVENTS_PRODUCED.labels(self._database.producer).inc(len(rows))
             moved += len(rows)
 
     async def run(self, idle_wait: float = 1.0) -> None:

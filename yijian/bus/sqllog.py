@@ -325,5 +325,8 @@ class SqlSubscription:
     def _log_now(self) -> datetime:
         return self._log._clock.now()
 
+    async def lag(self) -> int:
+        return await self._log.lag(self._group, self._topics)
+
     async def close(self) -> None:
         self._log._unsubscribe(self._waiter)
