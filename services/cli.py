@@ -131,3 +131,42 @@ def db_revision(
             await engine.dispose()
 
     asyncio.run(main())
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="intake, routing, escalation or notify")],
+    port: Annotated[int, typer.Option(help="the port this service listens on")],
+) -> None:
+    """Run one service in its own process (production; see `make up`)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from services.process import create_service_app
+
+    try:
+        service_app = create_service_app(service, settings)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="SERVICE") from error
+    typer.echo(f"yijian {service}: listening on http://{settings.host}:{port}")
+    uvicorn.run(
+        service_app,
+        host=settings.host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def gateway() -> None:
+    """Serve the public address in front of separately running services (`make up`)."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    from services.gateway import create_gateway
+
+    try:
+        front = create_gateway(settings)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    typer.echo(f"yijian gateway: listening on http://{settings.host}:{settings.port}")
+    uvicorn.run(front, host=settings.host, port=settings.port, log_level="warning")

@@ -22,6 +22,7 @@ from services.notify.app import NotifyService
 from services.routing.app import RoutingService
 from yijian.auth import StaffTokens, require_org
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
+from yijian.bus.protocol import EventLog
 from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
@@ -33,6 +34,7 @@ from yijian.migrate import migrate
 from yijian.operations import database_check, operations_router
 from yijian.policy import SlaPolicy
 from yijian.runtime import Runtime
+from yijian.service import Service
 from yijian.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -44,7 +46,7 @@ class System:
     clock: Clock
     policy: SlaPolicy
     jurisdiction: Jurisdiction
-    event_log: SqlEventLog
+    event_log: EventLog
     intake: IntakeService
     routing: RoutingService
     escalation: EscalationService
@@ -52,7 +54,8 @@ class System:
     runtime: Runtime
 
     async def prepare(self) -> None:
-        await migrate(self.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
+        if isinstance(self.event_log, SqlEventLog):
+            await migrate(self.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
         await self.runtime.prepare()
 
     async def close(self) -> None:
@@ -66,11 +69,15 @@ def load_policy(settings: Settings) -> SlaPolicy:
     return SlaPolicy.load(settings.sla_policy) if settings.sla_policy else SlaPolicy.default()
 
 
-def build_system(settings: Settings, clock: Clock | None = None) -> System:
+def build_system(
+    settings: Settings, clock: Clock | None = None, event_log: EventLog | None = None
+) -> System:
+    """Every service, wired to one event log: the embedded SQL log unless one is given."""
     clock = clock or SystemClock()
     policy = load_policy(settings)
     jurisdiction = Jurisdiction.load()
-    event_log = SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
+    if event_log is None:
+        event_log = SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
     tokens = StaffTokens(
         settings.auth_secret_value(), clock, timedelta(hours=settings.staff_token_ttl_hours)
     )
@@ -142,24 +149,31 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # The ops views of escalation and notify hold no personal data, but they show every
-    # complaint's deadlines and messages: only the county platform's operators see them.
-    county_only = require_org(
-        system.routing.tokens,
-        system.jurisdiction.county.code,
-        "only county platform operators may see the operations views",
-    )
-    app.include_router(system.intake.router)
-    app.include_router(system.routing.router)
-    for ops in (system.escalation.router, system.notify.router):
-        app.include_router(ops, dependencies=[Depends(county_only)])
-
+    for service in system.runtime.services:
+        include_service_routes(app, system, service)
     checks = {s.name: database_check(s.database.engine) for s in system.runtime.services}
-    checks["eventlog"] = database_check(system.event_log.engine)
+    if isinstance(system.event_log, SqlEventLog):
+        checks["eventlog"] = database_check(system.event_log.engine)
     app.include_router(operations_router(checks))
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
+
+
+def include_service_routes(app: FastAPI, system: System, service: Service) -> None:
+    """Add a service's routes; the ops views of escalation and notify are county-only.
+
+    They hold no personal data, but they show every complaint's deadlines and messages.
+    """
+    if service.name in {"escalation", "notify"}:
+        county_only = require_org(
+            system.routing.tokens,
+            system.jurisdiction.county.code,
+            "only county platform operators may see the operations views",
+        )
+        app.include_router(service.router, dependencies=[Depends(county_only)])
+    else:
+        app.include_router(service.router)
 
 
 def app_from_environment() -> FastAPI:

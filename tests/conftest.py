@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from services.embedded import System, build_system, create_app
+from yijian.bus.sqllog import SqlEventLog
 from yijian.clock import FakeClock
 from yijian.settings import Settings
 
@@ -27,6 +28,12 @@ class Harness:
     clock: FakeClock
     client: httpx.AsyncClient
     data_dir: Path
+
+    @property
+    def sql_log(self) -> SqlEventLog:
+        """The embedded event log the harness runs on (tests read it directly)."""
+        assert isinstance(self.system.event_log, SqlEventLog)
+        return self.system.event_log
 
     async def settle(self) -> int:
         return await self.system.runtime.drain()

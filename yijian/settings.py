@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     notify_database_url: str | None = None
     eventlog_database_url: str | None = None
 
+    # Where each service answers HTTP when they run as separate processes (``make up``);
+    # unset in the all-in-one process, where they share one app.
+    intake_url: str | None = None
+    routing_url: str | None = None
+    escalation_url: str | None = None
+    notify_url: str | None = None
+
     # Signs staff bearer tokens. Unset in development: a random key is kept in data_dir.
     auth_secret: SecretStr | None = None
     staff_token_ttl_hours: int = 12

@@ -146,7 +146,7 @@ async def test_restart_in_the_middle_resumes_the_deadlines(harness: Harness) -> 
 async def test_a_deadline_event_delivered_twice_escalates_once(harness: Harness) -> None:
     complaint = (await harness.submit())["id"]
     await harness.advance(121 * MINUTE)
-    log = harness.system.event_log
+    log = harness.sql_log
     missed = [
         letter
         for letter in await _all_events(harness)
@@ -166,7 +166,7 @@ async def _all_events(harness: Harness) -> list[Any]:
     from yijian.bus.sqllog import event_log
     from yijian.contracts import Envelope
 
-    async with harness.system.event_log.engine.connect() as connection:
+    async with harness.sql_log.engine.connect() as connection:
         rows = await connection.execute(
             select(event_log.c.envelope).order_by(event_log.c.appended_at)
         )

@@ -149,7 +149,7 @@ async def test_the_event_carries_no_personal_data(harness: Harness) -> None:
 
     from yijian.bus.sqllog import event_log
 
-    async with harness.system.event_log.engine.connect() as connection:
+    async with harness.sql_log.engine.connect() as connection:
         everything = " ".join(
             row.envelope for row in await connection.execute(select(event_log.c.envelope))
         )

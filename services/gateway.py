@@ -1,0 +1,133 @@
+"""The public front door when the services run as separate processes (``make up``).
+
+Citizens, the mini-program and staff keep one address (http://127.0.0.1:8000, as with
+``make run``); each request goes to the service that owns its route. The route table is read
+from the services' own routers, so a new endpoint needs no change here. In Kubernetes an
+Ingress with the same prefixes does this job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from starlette.background import BackgroundTask
+from starlette.routing import Mount, Route
+
+from services.embedded import build_system
+from yijian.settings import SERVICES, Settings
+
+# Headers that describe one hop, not the message (RFC 9110 §7.6.1).
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+
+
+@dataclass(frozen=True)
+class Destination:
+    pattern: re.Pattern[str]
+    methods: frozenset[str] | None  # None: any method (a mounted app)
+    service: str
+
+
+def route_table(settings: Settings) -> list[Destination]:
+    """Which service answers which path, from the services' routers."""
+    system = build_system(settings)
+    table: list[Destination] = []
+    for service in system.runtime.services:
+        for route in service.router.routes:
+            if isinstance(route, APIRoute | Route):
+                methods = frozenset(route.methods or ())
+                table.append(Destination(route.path_regex, methods, service.name))
+            elif isinstance(route, Mount):
+                table.append(Destination(route.path_regex, None, service.name))
+    return table
+
+
+def upstreams(settings: Settings) -> dict[str, str]:
+    found = {name: getattr(settings, f"{name}_url") for name in SERVICES}
+    missing = [name for name, url in found.items() if not url]
+    if missing:
+        raise ValueError(f"set YIJIAN_{missing[0].upper()}_URL (the gateway needs every service)")
+    return {name: str(url).rstrip("/") for name, url in found.items()}
+
+
+def pick(table: list[Destination], method: str, path: str) -> str | None:
+    for destination in table:
+        if destination.pattern.match(path) and (
+            destination.methods is None or method in destination.methods
+        ):
+            return destination.service
+    return None
+
+
+def create_gateway(settings: Settings) -> FastAPI:
+    table = route_table(settings)
+    targets = upstreams(settings)
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    app = FastAPI(title="yijian gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.api_route(
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+        include_in_schema=False,
+    )
+    async def forward(request: Request, path: str) -> Response:
+        service = pick(table, request.method, request.url.path)
+        if service is None and request.url.path in {"/docs", "/openapi.json", "/redoc"}:
+            service = "intake"
+        if service is None:
+            return JSONResponse({"detail": "not found"}, status_code=404)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        client_host = request.client.host if request.client else ""
+        headers["x-forwarded-for"] = client_host
+        headers["x-forwarded-proto"] = request.url.scheme
+        upstream = client.build_request(
+            request.method,
+            targets[service] + request.url.path,
+            params=request.query_params,
+            headers=headers,
+            content=request.stream(),
+        )
+        try:
+            answer = await client.send(upstream, stream=True)
+        except httpx.TransportError:
+            return JSONResponse(
+                {"detail": f"the {service} service is not answering; try again shortly"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP}
+        return StreamingResponse(
+            answer.aiter_raw(),
+            status_code=answer.status_code,
+            headers=kept,
+            background=BackgroundTask(answer.aclose),
+        )
+
+    return app

@@ -1,0 +1,85 @@
+"""One service per process: the production shape (``yijian serve NAME``, ``make up``).
+
+The services are wired exactly as in the all-in-one process (``services.embedded``), then
+only the named one is prepared, started and served. Its database is its own
+(``YIJIAN_<NAME>_DATABASE_URL``); the event log is Kafka when ``YIJIAN_BUS=kafka``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from services.embedded import MAX_BODY_BYTES, System, build_system, include_service_routes
+from yijian.bus.protocol import EventLog
+from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
+from yijian.bus.sqllog import SqlEventLog
+from yijian.bus.sqllog import metadata as eventlog_metadata
+from yijian.clock import Clock, SystemClock
+from yijian.db import create_engine
+from yijian.http import BodyLimit, install_error_handlers
+from yijian.metrics import RequestTimer
+from yijian.migrate import migrate
+from yijian.operations import Check, database_check, operations_router
+from yijian.runtime import Runtime
+from yijian.service import Service
+from yijian.settings import SERVICES, Settings
+
+
+def build_event_log(settings: Settings, clock: Clock) -> EventLog:
+    if settings.bus == "kafka":
+        from yijian.bus.kafka import KafkaEventLog  # only production needs aiokafka loaded
+
+        return KafkaEventLog.from_settings(settings)
+    return SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
+
+
+def service_named(system: System, name: str) -> Service:
+    services: dict[str, Service] = {s.name: s for s in system.runtime.services}
+    if name not in services:
+        raise ValueError(f"no service {name!r}; choose one of {', '.join(SERVICES)}")
+    return services[name]
+
+
+def event_log_check(event_log: EventLog) -> Check | None:
+    if isinstance(event_log, SqlEventLog):
+        return database_check(event_log.engine)
+    ready = getattr(event_log, "check_ready", None)
+    return ready if callable(ready) else None
+
+
+def create_service_app(name: str, settings: Settings) -> FastAPI:
+    clock = SystemClock()
+    system = build_system(settings, clock, build_event_log(settings, clock))
+    service = service_named(system, name)
+    runtime = Runtime([service], system.event_log, settings.deadline_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if isinstance(system.event_log, SqlEventLog):
+            await migrate(system.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
+        await runtime.prepare()
+        runtime.start()
+        try:
+            yield
+        finally:
+            # SIGTERM lands here after uvicorn stopped taking requests and finished those in
+            # flight: the loops stop, the outbox is flushed once more, then connections close.
+            await runtime.stop()
+            await service.database.engine.dispose()
+            await system.event_log.close()
+
+    app = FastAPIOffline(title=f"yijian {name}", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    include_service_routes(app, system, service)
+    checks: dict[str, Check] = {name: database_check(service.database.engine)}
+    log_check = event_log_check(system.event_log)
+    if log_check is not None:
+        checks["eventlog" if isinstance(system.event_log, SqlEventLog) else "kafka"] = log_check
+    app.include_router(operations_router(checks))
+    app.add_middleware(RequestTimer)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    return app
