@@ -19,10 +19,11 @@ from services.notify.app import MIGRATIONS as NotifyMigrations
 from services.routing import store as routing_store
 from services.routing.app import MIGRATIONS as RoutingMigrations
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
+from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.db import create_engine
 from yijian.logs import configure_logging
-from yijian.migrate import new_revision
+from yijian.migrate import migrate, new_revision
 from yijian.settings import Settings
 
 app = typer.Typer(help="yijian 一键: citizens' complaints, answered in time.", no_args_is_help=True)
@@ -170,3 +171,26 @@ def gateway() -> None:
         raise typer.BadParameter(str(error)) from error
     typer.echo(f"yijian gateway: listening on http://{settings.host}:{settings.port}")
     uvicorn.run(front, host=settings.host, port=settings.port, log_level="warning")
+
+
+@db.command("upgrade")
+def db_upgrade(
+    database: Annotated[str, typer.Argument(help="a service name, eventlog, or all")] = "all",
+) -> None:
+    """Apply migrations now (deploy jobs); services also do it when they start."""
+
+    async def main() -> None:
+        settings = Settings()
+        system = build_system(settings)
+        chosen = [s for s in system.runtime.services if database in {"all", s.name}]
+        if not chosen and database not in {"all", "eventlog"}:
+            raise typer.BadParameter(f"no database {database!r}", param_hint="DATABASE")
+        if database in {"all", "eventlog"} and isinstance(system.event_log, SqlEventLog):
+            typer.echo("==> migrating eventlog")
+            await migrate(system.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
+        for service in chosen:
+            typer.echo(f"==> migrating {service.name}")
+            await service.prepare()
+        await system.close()
+
+    asyncio.run(main())

@@ -92,6 +92,20 @@ def create_gateway(settings: Settings) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/readyz", include_in_schema=False, response_model=None)
+    async def readyz() -> dict[str, object] | JSONResponse:
+        """Ready when every service behind it answers its own liveness check."""
+        results: dict[str, str] = {}
+        for name, base in targets.items():
+            try:
+                answer = await client.get(f"{base}/healthz", timeout=2.0)
+                results[name] = "ok" if answer.status_code == 200 else str(answer.status_code)
+            except httpx.TransportError as error:
+                results[name] = type(error).__name__
+        ready = all(value == "ok" for value in results.values())
+        body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": results}
+        return body if ready else JSONResponse(body, status_code=503)
+
     @app.api_route(
         "/{path:path}",
         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
