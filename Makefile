@@ -1,6 +1,7 @@
 # yijian — every target installs what it needs first.
 #   make run    all four services in one process on http://127.0.0.1:$${PORT:-8000}
 #   make test   lint, types and the whole test suite (what CI runs)
+#   make up     PostgreSQL, Kafka and one process per service; make down stops them
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -10,7 +11,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install prerequisites schemas jurisdiction clean
+.PHONY: run up down test lint typecheck unit install prerequisites schemas jurisdiction clean
 
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
@@ -27,6 +28,13 @@ install: $(VENV)/.synced
 
 run: install
 	@$(BIN)/yijian run
+
+# The production shape: PostgreSQL, Kafka and one process per service (see deploy/local/).
+up: install prerequisites
+	@deploy/local/up.sh
+
+down:
+	@deploy/local/down.sh
 
 test: lint typecheck prerequisites
 	@echo "==> tests"
