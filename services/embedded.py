@@ -20,9 +20,10 @@ from services.escalation.app import EscalationService
 from services.intake.app import IntakeService
 from services.notify.app import NotifyService
 from services.routing.app import RoutingService
+from services.routing.intake_client import IntakeClient
 from yijian.auth import StaffTokens, require_org
-from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.protocol import EventLog
+from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
@@ -156,7 +157,15 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         checks["eventlog"] = database_check(system.event_log.engine)
     app.include_router(operations_router(checks))
     app.add_middleware(RequestTimer)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, larger=system.intake.larger_bodies)
+    if not system.routing.intake.connected:
+        # All in one process: routing reads intake's internal API through this same app.
+        token = system.settings.secret_value("internal_token")
+        system.routing.intake.connect(IntakeClient.in_process(app, token))
+    wechat = system.notify.wechat
+    if wechat is not None and not wechat.recipients.connected:
+        # Likewise notify asks intake, at send time, which WeChat user gets a message.
+        wechat.recipients.connect_in_process(app)
     return app
 
 
@@ -170,6 +179,7 @@ def include_service_routes(app: FastAPI, system: System, service: Service) -> No
             system.routing.tokens,
             system.jurisdiction.county.code,
             "only county platform operators may see the operations views",
+            current=system.routing.current_staff,
         )
         app.include_router(service.router, dependencies=[Depends(county_only)])
     else:

@@ -8,7 +8,6 @@ Ingress with the same prefixes does this job.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
 from starlette.background import BackgroundTask
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match
 
 from services.embedded import build_system
+from services.intake.internal_api import INTERNAL_PREFIX
 from yijian.settings import SERVICES, Settings
 
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1).
@@ -40,23 +39,17 @@ _HOP_BY_HOP = {
 
 @dataclass(frozen=True)
 class Destination:
-    pattern: re.Pattern[str]
-    methods: frozenset[str] | None  # None: any method (a mounted app)
     service: str
+    routes: tuple[BaseRoute, ...]
 
 
 def route_table(settings: Settings) -> list[Destination]:
-    """Which service answers which path, from the services' routers."""
+    """Each service with the routes it answers, straight from its own router."""
     system = build_system(settings)
-    table: list[Destination] = []
-    for service in system.runtime.services:
-        for route in service.router.routes:
-            if isinstance(route, APIRoute | Route):
-                methods = frozenset(route.methods or ())
-                table.append(Destination(route.path_regex, methods, service.name))
-            elif isinstance(route, Mount):
-                table.append(Destination(route.path_regex, None, service.name))
-    return table
+    return [
+        Destination(service.name, tuple(service.router.routes))
+        for service in system.runtime.services
+    ]
 
 
 def upstreams(settings: Settings) -> dict[str, str]:
@@ -68,12 +61,24 @@ def upstreams(settings: Settings) -> dict[str, str]:
 
 
 def pick(table: list[Destination], method: str, path: str) -> str | None:
+    """The service that answers ``method path``; None for unknown and internal paths.
+
+    Matching goes through the routes' own ``matches``, as the services' apps would, so
+    path parameters, mounts and nested routers behave exactly as they do in the service.
+    A path whose route exists with another method still goes there, for its 405.
+    """
+    if path.startswith(INTERNAL_PREFIX):
+        return None  # service-to-service only: never reachable from the public address
+    scope = {"type": "http", "path": path, "root_path": "", "method": method}
+    partial: str | None = None
     for destination in table:
-        if destination.pattern.match(path) and (
-            destination.methods is None or method in destination.methods
-        ):
-            return destination.service
-    return None
+        for route in destination.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return destination.service
+            if match is Match.PARTIAL and partial is None:
+                partial = destination.service
+    return partial
 
 
 def create_gateway(settings: Settings) -> FastAPI:

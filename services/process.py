@@ -7,9 +7,11 @@ only the named one is prepared, started and served. Its database is its own
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -18,7 +20,8 @@ from yijian.bus.protocol import EventLog
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
-from yijian.clock import Clock, SystemClock
+from yijian.clock import Clock, FileClock, SystemClock
+from yijian.contracts.events import TOPIC_CASES, TOPIC_DEADLINES, TOPIC_INTAKE
 from yijian.db import create_engine
 from yijian.http import BodyLimit, install_error_handlers
 from yijian.metrics import RequestTimer
@@ -29,12 +32,22 @@ from yijian.service import Service
 from yijian.settings import SERVICES, Settings
 
 
-def build_event_log(settings: Settings, clock: Clock) -> EventLog:
+def build_event_log(settings: Settings, clock: Clock, service: str) -> EventLog:
     if settings.bus == "kafka":
         from yijian.bus.kafka import KafkaEventLog  # only production needs aiokafka loaded
 
-        return KafkaEventLog.from_settings(settings)
+        log: EventLog = KafkaEventLog.from_settings(settings, role=service)
+        return log
     return SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
+
+
+def build_clock(settings: Settings) -> Clock:
+    if settings.clock_file is None:
+        return SystemClock()
+    structlog.get_logger(__name__).warning(
+        "reading the time from a file: for tests only", clock_file=str(settings.clock_file)
+    )
+    return FileClock(settings.clock_file)
 
 
 def service_named(system: System, name: str) -> Service:
@@ -44,16 +57,26 @@ def service_named(system: System, name: str) -> Service:
     return services[name]
 
 
-def event_log_check(event_log: EventLog) -> Check | None:
+def event_log_check(event_log: EventLog) -> Check:
     if isinstance(event_log, SqlEventLog):
         return database_check(event_log.engine)
-    ready = getattr(event_log, "check_ready", None)
-    return ready if callable(ready) else None
+    from yijian.bus.kafka import KafkaEventLog
+
+    assert isinstance(event_log, KafkaEventLog)
+    topics = [event_log.physical(t) for t in (TOPIC_INTAKE, TOPIC_CASES, TOPIC_DEADLINES)]
+
+    async def kafka_answers() -> None:
+        # The broker answers and the topics exist: a fresh cluster without them is not ready.
+        found = await asyncio.wait_for(event_log.partitions(topics), 5)
+        if {partition.topic for partition in found} != set(topics):
+            raise LookupError("topics missing: run `yijian kafka apply-topics`")
+
+    return kafka_answers
 
 
 def create_service_app(name: str, settings: Settings) -> FastAPI:
-    clock = SystemClock()
-    system = build_system(settings, clock, build_event_log(settings, clock))
+    clock = build_clock(settings)
+    system = build_system(settings, clock, build_event_log(settings, clock, name))
     service = service_named(system, name)
     runtime = Runtime([service], system.event_log, settings.deadline_poll_seconds)
 
@@ -76,10 +99,10 @@ def create_service_app(name: str, settings: Settings) -> FastAPI:
     install_error_handlers(app)
     include_service_routes(app, system, service)
     checks: dict[str, Check] = {name: database_check(service.database.engine)}
-    log_check = event_log_check(system.event_log)
-    if log_check is not None:
-        checks["eventlog" if isinstance(system.event_log, SqlEventLog) else "kafka"] = log_check
+    checks["eventlog" if isinstance(system.event_log, SqlEventLog) else "kafka"] = event_log_check(
+        system.event_log
+    )
     app.include_router(operations_router(checks))
     app.add_middleware(RequestTimer)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, larger=system.intake.larger_bodies)
     return app

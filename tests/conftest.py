@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ class Harness:
     clock: FakeClock
     client: httpx.AsyncClient
     data_dir: Path
+    # The citizen token each submit handed back, as the citizen's phone would keep it.
+    citizen_tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def sql_log(self) -> SqlEventLog:
@@ -47,6 +49,14 @@ class Harness:
         token = self.system.routing.tokens.issue(user, org_code)
         return {"Authorization": f"Bearer {token}"}
 
+    def citizen(self, complaint_id: str) -> dict[str, str]:
+        """The citizen's credential for a complaint: the token its submit returned, or (for a
+        complaint filed another way, or before a restart) one issued as lookup would."""
+        token = self.citizen_tokens.get(complaint_id)
+        if token is None:
+            token = self.system.intake.citizen_access.tokens.issue(complaint_id)
+        return {"Authorization": f"Bearer {token}"}
+
     async def submit(self, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "description": "村口路灯坏了三天，晚上看不清路",
@@ -58,10 +68,13 @@ class Harness:
         assert response.status_code == 201, response.text
         await self.settle()
         result: dict[str, Any] = response.json()
+        self.citizen_tokens[result["id"]] = result["citizen_token"]
         return result
 
     async def view(self, complaint_id: str) -> dict[str, Any]:
-        response = await self.client.get(f"/api/v1/complaints/{complaint_id}")
+        response = await self.client.get(
+            f"/api/v1/complaints/{complaint_id}", headers=self.citizen(complaint_id)
+        )
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -36,3 +37,21 @@ class FakeClock:
         if instant.tzinfo is None:
             raise ValueError("FakeClock needs a timezone-aware instant")
         self._now = instant
+
+
+class FileClock:
+    """Reads the time from a file: lets a test move time for several processes at once.
+
+    Only for end-to-end tests of the production shape (``YIJIAN_CLOCK_FILE``); a service
+    started with it logs a warning. The file holds one ISO 8601 instant with its offset.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.now()  # fail at start, not at the first deadline, if the file is wrong
+
+    def now(self) -> datetime:
+        instant = datetime.fromisoformat(self._path.read_text(encoding="utf-8").strip())
+        if instant.tzinfo is None:
+            raise ValueError(f"{self._path} must hold a timezone-aware instant")
+        return instant.astimezone(UTC)

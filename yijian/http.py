@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -15,20 +18,32 @@ class BodyLimit:
     """Refuses request bodies over ``max_bytes`` with 413, before anything parses them.
 
     Checks the declared length and counts the bytes actually received, so a chunked body
-    without a Content-Length cannot slip past.
+    without a Content-Length cannot slip past. ``larger`` names the few routes (path
+    patterns, matched in full) that may take more, such as a photo upload; every other
+    route keeps the small limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = [(re.compile(pattern), limit) for pattern, limit in (larger or {}).items()]
+
+    def limit_for(self, path: str) -> int:
+        for pattern, limit in self.larger:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(scope["path"])
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(self.max_bytes, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await _too_large(max_bytes, send)
             return
         seen = 0
         response_started = False
@@ -38,7 +53,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     raise _BodyTooLarge
             return message
 
@@ -52,7 +67,7 @@ class BodyLimit:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await _too_large(self.max_bytes, send)
+                await _too_large(max_bytes, send)
 
 
 class _BodyTooLarge(Exception):

@@ -25,6 +25,14 @@ class Settings(BaseSettings):
     sla_policy: Path | None = None
     bus: Literal["embedded", "kafka"] = "embedded"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str = "yijian"  # the service name is appended: yijian-routing-producer
+    kafka_topic_prefix: str = ""  # e.g. "staging." when installations share a cluster
+    kafka_topic_catalog: Path | None = None  # unset: deploy/kafka/topics.toml
+    kafka_topic_profile: Literal["production", "local"] = "production"
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # How long publish waits for Kafka's confirmation before the relay tries again later.
+    kafka_delivery_timeout_ms: int = Field(default=60_000, ge=1_000)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=2_000)
 
     # One database per service; unset means a SQLite file under data_dir.
     intake_database_url: str | None = None
@@ -43,10 +51,36 @@ class Settings(BaseSettings):
     # Signs staff bearer tokens. Unset in development: a random key is kept in data_dir.
     auth_secret: SecretStr | None = None
     staff_token_ttl_hours: int = 12
+    # Development only: seed one workbench user per org (password in the README).
+    demo_users: bool = False
+    # Signs the citizen's token that opens one complaint; same fallback as auth_secret.
+    citizen_secret: SecretStr | None = None
+    # The bearer token services use on each other's /internal/ routes; same fallback.
+    internal_token: SecretStr | None = None
 
     notify_webhook_url: str | None = None
     notify_webhook_secret: SecretStr | None = None
     notify_max_attempts: int = 6
+
+    # The WeChat mini-program: sign-in (jscode2session) and subscribe messages. Off until
+    # both the appid and its secret are set.
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_appid: str | None = None
+    wechat_secret: SecretStr | None = None
+    wechat_session_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+    wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Subscribe-message templates (订阅消息模板 ids) for the three notices a citizen gets.
+    wechat_template_assigned: str | None = None
+    wechat_template_replied: str | None = None
+    wechat_template_resolved: str | None = None
+    wechat_message_page: str = "pages/complaint/detail"
+    wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+
+    # Open311 GeoReport v2: the api_keys clients must send to POST requests, comma-separated.
+    open311_api_keys: SecretStr | None = None
+
+    # Tests of the production shape only: read "now" from this file (see yijian.clock).
+    clock_file: Path | None = None
 
     consumer_max_attempts: int = 5
     deadline_poll_seconds: float = 0.5
@@ -60,14 +94,22 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / f'{service}.db'}"
 
     def auth_secret_value(self) -> str:
-        """The staff-token key: from the environment, else one kept in the data folder.
+        """The staff-token key (``YIJIAN_AUTH_SECRET``)."""
+        return self.secret_value("auth_secret")
+
+    def secret_value(self, name: str) -> str:
+        """A secret setting: from the environment, else one kept in the data folder.
 
         Keeping a generated key on disk means tokens survive a restart of ``make run``
-        without anyone putting a secret in the repository.
+        without anyone putting a secret in the repository. ``name`` is the field's name,
+        e.g. ``citizen_secret``; its file is ``data_dir/citizen-secret``.
         """
-        if self.auth_secret is not None:
-            return self.auth_secret.get_secret_value()
-        path = self.data_dir / "auth-secret"
+        explicit = getattr(self, name)
+        if not isinstance(explicit, SecretStr | None):
+            raise TypeError(f"{name} is not a secret setting")
+        if explicit is not None:
+            return explicit.get_secret_value()
+        path = self.data_dir / name.replace("_", "-")
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)

@@ -1,17 +1,24 @@
 """Intake's public HTTP API: submit a complaint, follow it."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Response, status
-from pydantic import BaseModel
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+from sqlalchemy import desc, select
 
+from services.intake.citizen_access import NOT_FOUND, CitizenAccess
+from services.intake.citizen_api import PhotoOut
 from services.intake.domain import STATUS_LABELS, ComplaintIn
-from services.intake.store import complaint_views, complaints, timeline
-from services.intake.submission import IdempotencyConflict, Submissions, UnknownCategory
+from services.intake.photos import Photos
+from services.intake.rating import RATING_LABELS
+from services.intake.store import complaint_views, complaints, ratings, timeline
+from services.intake.submission import (
+    ChannelRefused,
+    IdempotencyConflict,
+    Submissions,
+    UnknownCategory,
+)
 from yijian.bus.outbox import ServiceDatabase
 from yijian.level import Level
 
@@ -24,6 +31,10 @@ class SubmittedOut(BaseModel):
     tracking_no: str
     status: str
     url: str
+    citizen_token: str = Field(
+        description="opens this complaint for its citizen: send it as `Authorization: Bearer "
+        "…` or `X-Citizen-Token: …` to read it, add photos and rate it; keep it on the device"
+    )
 
 
 class OrgOut(BaseModel):
@@ -57,20 +68,38 @@ class ComplaintView(BaseModel):
     deadlines: DeadlinesOut
     overdue: bool
     timeline: list[TimelineEntry]
+    photos: list[PhotoOut] = []
+    rating: str | None = Field(default=None, description="the latest rating, if any")
+    rating_label: str | None = None
+    can_rate: bool = Field(default=False, description="resolved, and this resolution unrated")
 
 
-def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRouter:
+def build_router(
+    database: ServiceDatabase, submissions: Submissions, access: CitizenAccess, photos: Photos
+) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["complaints"])
+    OwnComplaint = Annotated[str, Depends(access.dependency())]
 
     @router.post("/complaints", status_code=status.HTTP_201_CREATED)
     async def submit_complaint(
         body: ComplaintIn,
+        request: Request,
         response: Response,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> SubmittedOut:
-        """Take a complaint. A 201 means it is stored and will be routed."""
+        """Take a complaint. A 201 means it is stored and will be routed.
+
+        From the WeChat mini-program: send `Authorization: Bearer <session>` (from
+        `POST /api/v1/wechat/session`) and `"channel": "wechat"`, and the complaint joins
+        that user's "my complaints".
+        """
         try:
-            receipt = await submissions.submit(body, idempotency_key)
+            vouched = await submissions.vouched(request.headers, body)
+        except ChannelRefused as error:
+            challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+            raise HTTPException(error.status, error.reason, headers=challenge) from error
+        try:
+            receipt = await submissions.submit(body, idempotency_key, vouched)
         except UnknownCategory as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
         except IdempotencyConflict as error:
@@ -80,12 +109,20 @@ def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRout
         if receipt.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return SubmittedOut(
-            id=receipt.complaint_id, tracking_no=receipt.tracking_no, status="submitted", url=url
+            id=receipt.complaint_id,
+            tracking_no=receipt.tracking_no,
+            status="submitted",
+            url=url,
+            citizen_token=access.tokens.issue(receipt.complaint_id),
         )
 
     @router.get("/complaints/{complaint_id}")
-    async def get_complaint(complaint_id: str) -> ComplaintView:
-        """The citizen's view: where it is, who has it, by when, and what happened."""
+    async def get_complaint(complaint_id: OwnComplaint) -> ComplaintView:
+        """The citizen's view: where it is, who has it, by when, and what happened.
+
+        Needs the complaint's citizen token (or another credential a channel added); without
+        one the answer is 404, the same as for a complaint that does not exist.
+        """
         async with database.engine.connect() as connection:
             row = (
                 await connection.execute(
@@ -95,7 +132,7 @@ def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRout
                 )
             ).first()
             if row is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no complaint with this id")
+                raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
             entries = (
                 await connection.execute(
                     select(timeline.c.at, timeline.c.kind, timeline.c.text)
@@ -103,7 +140,17 @@ def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRout
                     .order_by(timeline.c.at, timeline.c.id)
                 )
             ).all()
+            verdicts = (
+                await connection.execute(
+                    select(ratings.c.resolution, ratings.c.rating)
+                    .where(ratings.c.complaint_id == complaint_id)
+                    .order_by(desc(ratings.c.rated_at))
+                )
+            ).all()
+            attached = await photos.of(connection, complaint_id)
         level = Level(row.level) if row.level else None
+        latest = verdicts[0].rating if verdicts else None
+        rated_now = any(verdict.resolution == row.clock for verdict in verdicts)
         current = row.deadline_clock == row.clock
         return ComplaintView(
             id=row.id,
@@ -127,6 +174,10 @@ def build_router(database: ServiceDatabase, submissions: Submissions) -> APIRout
             ),
             overdue=row.overdue,
             timeline=[TimelineEntry(at=e.at, kind=e.kind, text=e.text) for e in entries],
+            photos=[PhotoOut.of(photo) for photo in attached],
+            rating=latest,
+            rating_label=RATING_LABELS.get(latest) if latest else None,
+            can_rate=row.status == "resolved" and not rated_now,
         )
 
     return router

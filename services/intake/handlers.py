@@ -117,7 +117,14 @@ async def on_escalated(tx: Transaction, envelope: Envelope) -> None:
 
 async def on_reopened(tx: Transaction, envelope: Envelope) -> None:
     event = envelope.parse(ComplaintReopened)
-    await _set(tx, envelope, status="reopened", level=event.level, clock=event.clock)
+    await _set(
+        tx,
+        envelope,
+        status="reopened",
+        level=event.level,
+        clock=event.clock,
+        reopens=event.reopens,
+    )
     await _note(tx, envelope, "reopened", f"已重新交由{event.assignee.name}办理")
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from yijian.bus.outbox import outbox_tables
@@ -38,6 +39,8 @@ complaints = Table(
     Column("lat", Float),
     Column("lon", Float),
     Column("submitted_at", UtcDateTime(), nullable=False),
+    # Open311's GET requests lists by date, newest first.
+    Index("ix_complaints_submitted_at", "submitted_at"),
 )
 
 contacts = Table(
@@ -47,6 +50,25 @@ contacts = Table(
     Column("name", String(50)),
     Column("phone", String(20)),
     Column("address", String(200)),
+    # An Open311 client's email, and the WeChat user who submitted through the mini-program
+    # (the key of "my complaints" and of the subscribe messages notify sends).
+    Column("email", String(254)),
+    Column("wechat_openid", String(64)),
+    Index("ix_contacts_wechat_openid", "wechat_openid"),
+)
+
+# Mini-program sign-ins (services/intake/wechat_session.py). The token itself is never
+# stored, only its SHA-256, so a copy of this table signs nobody in; WeChat's session_key
+# is kept sealed (AES-GCM) and never leaves the server.
+wechat_sessions = Table(
+    "wechat_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("openid", String(64), nullable=False),
+    Column("session_key_sealed", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_wechat_sessions_expires_at", "expires_at"),
 )
 
 idempotency_keys = Table(
@@ -76,6 +98,8 @@ complaint_views = Table(
     Column("resolve_due_at", UtcDateTime()),
     Column("overdue", Boolean, nullable=False, default=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # How often 不满意 reopened it, to tell the citizen when the policy's limit is reached.
+    Column("reopens", Integer, nullable=False, default=0, server_default="0"),
 )
 
 timeline = Table(
@@ -87,6 +111,33 @@ timeline = Table(
     Column("kind", String(40), nullable=False),
     Column("text", String(200), nullable=False),
     Index("ix_timeline_complaint", "complaint_id", "at"),
+)
+
+# Photos a citizen attached. The file lives under data_dir/photos/<stored_as>, a random
+# name: never the client's file name, so no path a client sends reaches the disk.
+photos = Table(
+    "photos",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("complaint_id", String(32), ForeignKey("complaints.id"), nullable=False),
+    Column("stored_as", String(32), nullable=False, unique=True),
+    Column("content_type", String(20), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_at", UtcDateTime(), nullable=False),
+    # The same picture sent again (a retry on a flaky connection) is the same photo.
+    UniqueConstraint("complaint_id", "sha256", name="uq_photos_complaint_sha256"),
+)
+
+# The citizen's verdict, once per resolution: ``resolution`` is the view's clock when it was
+# resolved, and only a reopening (a new clock) allows another rating.
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("complaint_id", String(32), ForeignKey("complaints.id"), primary_key=True),
+    Column("resolution", Integer, primary_key=True),
+    Column("rating", String(24), nullable=False),
+    Column("rated_at", UtcDateTime(), nullable=False),
 )
 
 # Every service database also holds the outbox and the processed-event table.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import uuid4
 
 from sqlalchemy import insert, select
@@ -23,6 +26,43 @@ class UnknownCategory(ValueError):
 
 
 @dataclass(frozen=True)
+class ChannelContact:
+    """Contact data the channel vouches for, never taken from the request body.
+
+    The WeChat openid comes from the caller's signed-in session and an email from an
+    Open311 client's form; both are kept with the rest of the contact data, apart from the
+    complaint, and never travel in events.
+    """
+
+    wechat_openid: str | None = None
+    email: str | None = None
+
+    def digest(self) -> str:
+        return hashlib.sha256(f"{self.wechat_openid}\x00{self.email}".encode()).hexdigest()
+
+
+class ChannelRefused(Exception):
+    """A channel's credential on the submission is bad (e.g. an expired WeChat session)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ChannelVoucher(Protocol):
+    """A channel that recognises its own credential on a submission (``Submissions.add``).
+
+    Returns the contact data it vouches for, None when the request is not its business, or
+    raises ChannelRefused when the request claims the channel but cannot prove it.
+    """
+
+    async def vouch(
+        self, headers: Mapping[str, str], complaint: ComplaintIn
+    ) -> ChannelContact | None: ...
+
+
+@dataclass(frozen=True)
 class Receipt:
     complaint_id: str
     tracking_no: str
@@ -33,13 +73,37 @@ class Submissions:
     def __init__(self, database: ServiceDatabase, categories: list[str]) -> None:
         self._database = database
         self._categories = categories
+        self._vouchers: list[ChannelVoucher] = []
 
-    async def submit(self, request: ComplaintIn, idempotency_key: str | None) -> Receipt:
+    def add(self, voucher: ChannelVoucher) -> None:
+        self._vouchers.append(voucher)
+
+    async def vouched(
+        self, headers: Mapping[str, str], complaint: ComplaintIn
+    ) -> ChannelContact | None:
+        """What the first channel that recognises the request vouches for, if any."""
+        for voucher in self._vouchers:
+            contact = await voucher.vouch(headers, complaint)
+            if contact is not None:
+                return contact
+        return None
+
+    async def submit(
+        self,
+        request: ComplaintIn,
+        idempotency_key: str | None,
+        channel_contact: ChannelContact | None = None,
+    ) -> Receipt:
         if request.category is not None and request.category not in self._categories:
             raise UnknownCategory(
                 f"unknown category {request.category!r}; known: {', '.join(self._categories)}"
             )
         fingerprint = request.fingerprint()
+        if channel_contact is not None:
+            # The same body from another WeChat user is a different complaint.
+            fingerprint = hashlib.sha256(
+                (fingerprint + channel_contact.digest()).encode()
+            ).hexdigest()
         # A tracking-number collision or two racing requests with one key roll back the
         # whole transaction; the second attempt then sees what the first one committed.
         for _ in range(3):
@@ -49,7 +113,9 @@ class Submissions:
                         earlier = await self._earlier(tx, idempotency_key, fingerprint)
                         if earlier is not None:
                             return earlier
-                    return await self._store(tx, request, idempotency_key, fingerprint)
+                    return await self._store(
+                        tx, request, idempotency_key, fingerprint, channel_contact
+                    )
             except IntegrityError:
                 continue
         raise RuntimeError("could not store the complaint after three attempts")
@@ -71,7 +137,12 @@ class Submissions:
         return Receipt(row.id, row.tracking_no, replayed=True)
 
     async def _store(
-        self, tx: Transaction, request: ComplaintIn, key: str | None, fingerprint: str
+        self,
+        tx: Transaction,
+        request: ComplaintIn,
+        key: str | None,
+        fingerprint: str,
+        channel_contact: ChannelContact | None = None,
     ) -> Receipt:
         now = tx.now
         complaint_id = uuid4().hex
@@ -93,7 +164,10 @@ class Submissions:
             )
         )
         contact = request.contact
-        has_contact = contact is not None and not contact.is_empty
+        vouched = channel_contact or ChannelContact()
+        has_contact = (contact is not None and not contact.is_empty) or bool(
+            vouched.wechat_openid or vouched.email
+        )
         if has_contact or where.address:
             await tx.connection.execute(
                 insert(contacts).values(
@@ -101,6 +175,8 @@ class Submissions:
                     name=contact.name if contact else None,
                     phone=contact.phone if contact else None,
                     address=where.address,
+                    email=vouched.email,
+                    wechat_openid=vouched.wechat_openid,
                 )
             )
         await tx.connection.execute(

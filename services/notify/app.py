@@ -13,6 +13,7 @@ from services.notify.directory import seed_directory
 from services.notify.handlers import NotifyHandlers
 from services.notify.sending import Sender
 from services.notify.store import metadata
+from services.notify.wechat import WECHAT, CitizenOpenids, WeChatSubscribeChannel
 from yijian.bus.consumer import Consumer
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
@@ -23,6 +24,27 @@ from yijian.migrate import migrate
 from yijian.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _wechat_channel(settings: Settings, clock: Clock) -> WeChatSubscribeChannel | None:
+    """Subscribe messages to mini-program citizens, when the mini-program is configured."""
+    if not settings.wechat_appid or settings.wechat_secret is None:
+        return None
+    return WeChatSubscribeChannel(
+        api_base=settings.wechat_api_base,
+        appid=settings.wechat_appid,
+        secret=settings.wechat_secret.get_secret_value(),
+        templates={
+            "citizen_assigned": settings.wechat_template_assigned,
+            "citizen_replied": settings.wechat_template_replied,
+            "citizen_resolved": settings.wechat_template_resolved,
+        },
+        page=settings.wechat_message_page,
+        state=settings.wechat_miniprogram_state,
+        clock=clock,
+        # Connected in process by the all-in-one app when no intake address is set.
+        recipients=CitizenOpenids(settings.secret_value("internal_token"), settings.intake_url),
+    )
 
 
 class NotifyService:
@@ -44,9 +66,13 @@ class NotifyService:
         # so development needs no gateway and still shows each message.
         self.default_channel = WEBHOOK if settings.notify_webhook_url else LOG
         self._webhook: WebhookChannel | None = None
+        self.wechat = _wechat_channel(settings, clock)
         if channels is None:
             channels = self._channels_from(settings, clock)
-        handlers = NotifyHandlers(citizen_channel=self.default_channel)
+        handlers = NotifyHandlers(
+            citizen_channel=self.default_channel,
+            wechat_channel=WECHAT if WECHAT in channels else None,
+        )
         self.consumers = [
             Consumer(
                 name="notify",
@@ -66,6 +92,8 @@ class NotifyService:
 
     def _channels_from(self, settings: Settings, clock: Clock) -> dict[str, Channel]:
         channels: dict[str, Channel] = {LOG: LogChannel()}
+        if self.wechat is not None:
+            channels[WECHAT] = self.wechat
         if settings.notify_webhook_url:
             if settings.notify_webhook_secret is None:
                 # Refuse to start rather than send unsigned notices nobody can authenticate.
@@ -87,6 +115,8 @@ class NotifyService:
         return await self._sender.send_due()
 
     async def close(self) -> None:
+        if self.wechat is not None:
+            await self.wechat.close()
         if self._webhook is not None:
             await self._webhook.close()
 

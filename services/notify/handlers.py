@@ -34,9 +34,11 @@ _CAUSE_STAGE = {"accept_overdue": Stage.ACCEPT, "resolve_overdue": Stage.RESOLVE
 
 
 class NotifyHandlers:
-    def __init__(self, *, citizen_channel: str) -> None:
+    def __init__(self, *, citizen_channel: str, wechat_channel: str | None = None) -> None:
         # The channel a new citizen subscription gets; org recipients carry their own.
         self._citizen_channel = citizen_channel
+        # Complaints filed through the mini-program are answered there, when it is set up.
+        self._wechat_channel = wechat_channel
 
     def by_type(self) -> Mapping[str, Handler]:
         return {
@@ -53,11 +55,14 @@ class NotifyHandlers:
         event = envelope.parse(ComplaintSubmitted)
         if not event.has_contact:
             return  # nobody to tell: the citizen chose to stay unreachable
+        channel = self._citizen_channel
+        if event.channel == "wechat" and self._wechat_channel is not None:
+            channel = self._wechat_channel
         await store.subscribe_citizen(
             tx.connection,
             complaint_id=event.complaint_id,
             tracking_no=event.tracking_no,
-            channel=self._citizen_channel,
+            channel=channel,
             now=tx.now,
         )
 

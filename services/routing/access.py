@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.routing import domain
 from services.routing.domain import Action, Case, Refused
 from yijian.contracts.events import Org
 from yijian.jurisdiction import Jurisdiction, OrgKind
@@ -39,3 +40,64 @@ def authorize(
             raise Refused(409, "dispatch needs a target org")
         if not jurisdiction.contains(actor.code, target.code) or target.code == actor.code:
             raise Refused(403, f"{actor.name} cannot dispatch to {target.name}")
+
+
+STAFF_ACTIONS = (
+    Action.ACCEPT,
+    Action.REPLY,
+    Action.RESOLVE,
+    Action.RETURN,
+    Action.DISPATCH,
+    Action.VISIT,
+    Action.CLOSE,
+)
+
+
+def below(jurisdiction: Jurisdiction, org_code: str) -> list[str]:
+    """The townships and villages under an org: the assignees it can supervise."""
+    org = jurisdiction.get(org_code)
+    if org is None:
+        return []
+    if org.kind == OrgKind.COUNTY:
+        return [t.code for t in jurisdiction.townships()] + [
+            v.code for v in jurisdiction.villages()
+        ]
+    if org.kind == OrgKind.TOWNSHIP:
+        return [v.code for v in jurisdiction.villages(org.code)]
+    return []
+
+
+def available_actions(jurisdiction: Jurisdiction, actor: Org, case: Case) -> list[str]:
+    """The buttons to offer: actions the state machine and the access rules both allow."""
+    offered = []
+    for action in STAFF_ACTIONS:
+        if case.status not in domain.ALLOWED[action]:
+            continue
+        if action == Action.VISIT and case.visited:
+            continue
+        if action == Action.CLOSE and not case.visited:
+            continue
+        if action == Action.DISPATCH:
+            # authorize() checks one chosen target; here any allowed target will do.
+            if not jurisdiction.contains(actor.code, case.assignee.code):
+                continue
+            if not dispatch_targets(jurisdiction, actor, case):
+                continue
+        else:
+            try:
+                authorize(jurisdiction, actor, case, action)
+            except Refused:
+                continue
+        offered.append(action.value)
+    return offered
+
+
+def dispatch_targets(jurisdiction: Jurisdiction, actor: Org, case: Case) -> list[Org]:
+    """Townships and villages below the actor that the case may be sent down to."""
+    ceiling = case.accountable.level.rank
+    targets = []
+    for code in below(jurisdiction, actor.code):
+        org = org_ref(jurisdiction, code)
+        if org is not None and org.level.rank <= ceiling and org.code != case.assignee.code:
+            targets.append(org)
+    return targets

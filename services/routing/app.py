@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.api import build_router
+from services.routing.audit import AuditLog
 from services.routing.casework import Casework
+from services.routing.dashboard import build_dashboard_router
 from services.routing.handlers import handlers
+from services.routing.intake_client import IntakeClient, IntakeLink
+from services.routing.sessions import StaffSessions
 from services.routing.store import metadata
+from services.routing.users import StaffDirectory
+from services.routing.workbench import build_workbench
 from yijian.auth import StaffTokens
 from yijian.bus.consumer import Consumer
 from yijian.bus.outbox import ServiceDatabase
@@ -51,16 +58,42 @@ class RoutingService:
                 max_attempts=settings.consumer_max_attempts,
             )
         ]
-        self.router = build_router(self.database, self.casework, jurisdiction, self.tokens)
+        self.users = StaffDirectory(engine, clock, jurisdiction)
+        self.audit = AuditLog(self.database)
+        self.sessions = StaffSessions(self.database, tokens, self.users, jurisdiction, self.audit)
+        # Every staff route checks the token and, for a signed-in one, its session.
+        self.current_staff = self.sessions.staff
+        # Connected to intake by the composition root (in process when all-in-one).
+        self.intake = IntakeLink()
+        if settings.intake_url:
+            self.intake.connect(
+                IntakeClient.over_http(settings.intake_url, settings.secret_value("internal_token"))
+            )
+        self._demo_users = settings.demo_users
+        self.router = APIRouter()
+        self.router.include_router(
+            build_router(self.database, self.casework, jurisdiction, self.current_staff, self.audit)
+        )
+        self.router.include_router(self.sessions.router())
+        self.router.include_router(
+            build_workbench(
+                self.database, jurisdiction, self.current_staff, self.audit, self.intake
+            )
+        )
+        self.router.include_router(
+            build_dashboard_router(self.database, jurisdiction, clock, self.current_staff)
+        )
 
     async def prepare(self) -> None:
         await migrate(self.database.engine, self.database.metadata, MIGRATIONS)
+        if self._demo_users:
+            await self.users.seed_demo()
 
     async def tick(self) -> int:
         return 0
 
     async def close(self) -> None:
-        return None
+        await self.intake.close()
 
     async def observe(self) -> None:
         return None

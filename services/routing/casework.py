@@ -30,6 +30,7 @@ from yijian.contracts.events import (
     ComplaintReturned,
     ComplaintSubmitted,
     DeadlineMissed,
+    DeadlinesSet,
     Org,
     ReminderDue,
     Stage,
@@ -90,6 +91,16 @@ class Casework:
             ),
             key=case.complaint_id,
             causation=envelope,
+        )
+
+    async def on_deadlines_set(self, tx: Transaction, envelope: Envelope) -> None:
+        """Keep the deadlines in force on the case, for the staff inbox's countdowns.
+
+        Routing never asks escalation; a deadline for an older set of clocks is dropped.
+        """
+        event = envelope.parse(DeadlinesSet)
+        await CaseRepository(tx).set_deadlines(
+            event.complaint_id, event.clock, event.accept_due_at, event.resolve_due_at
         )
 
     async def on_deadline_missed(self, tx: Transaction, envelope: Envelope) -> None:
@@ -179,6 +190,7 @@ class Casework:
         *,
         note: str | None = None,
         target_code: str | None = None,
+        satisfied: bool | None = None,
     ) -> Case:
         repository = CaseRepository(tx)
         stored = await repository.get(complaint_id)
@@ -232,6 +244,9 @@ class Casework:
                     on_time=after.missed_deadlines == 0,
                 )
             )
+        elif action == Action.VISIT:
+            # No event: the visit's note is free text, and nobody downstream acts on it.
+            after = domain.visit(before)
         elif action == Action.CLOSE:
             after = domain.close(before)
             await emit(ComplaintClosed(complaint_id=complaint_id, by=actor, level=after.level))
@@ -251,14 +266,18 @@ class Casework:
             outcome = "dispatched"
         else:
             raise Refused(409, f"{action.value} is not a staff action")
-        await repository.save(before, after, stored.place, outcome=outcome)
+        await repository.save(
+            before, after, stored.place, outcome=outcome, visit_satisfied=satisfied
+        )
         await repository.record(before, after, action, actor.code, user, note)
         if after.clock != before.clock:
             reason: AssignReason = "dispatched" if action == Action.DISPATCH else "returned"
             await self._announce_assignment(tx, after, reason, correlation_id=correlation)
         return after
 
-    async def reopen(self, tx: Transaction, complaint_id: str) -> Case:
+    async def reopen(
+        self, tx: Transaction, complaint_id: str, causation: Envelope | None = None
+    ) -> Case:
         """不满意: the same level takes it again with fresh deadlines."""
         repository = CaseRepository(tx)
         stored = await repository.get(complaint_id)
@@ -280,6 +299,7 @@ class Casework:
                 clock=after.clock,
             ),
             key=complaint_id,
+            causation=causation,
             correlation_id=UUID(stored.correlation_id),
         )
         return after

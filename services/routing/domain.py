@@ -20,6 +20,7 @@ class Action(StrEnum):
     RESOLVE = "resolve"  # 办结
     RETURN = "return"  # 退回
     DISPATCH = "dispatch"  # 分派 / 转办 down
+    VISIT = "visit"  # 回访: ask the citizen afterwards
     CLOSE = "close"  # 归档
     REOPEN = "reopen"  # 重办 after 不满意
     ESCALATE = "escalate"  # 督办: a deadline lapsed below the county
@@ -35,6 +36,7 @@ ALLOWED: dict[Action, set[CaseStatus]] = {
     Action.RESOLVE: {S.ACCEPTED, S.REPLIED, S.ESCALATED},
     Action.RETURN: {S.ASSIGNED, S.REOPENED, S.PENDING_DISPATCH},
     Action.DISPATCH: _OPEN,
+    Action.VISIT: {S.RESOLVED},
     Action.CLOSE: {S.RESOLVED},
     Action.REOPEN: {S.RESOLVED},
     Action.ESCALATE: _OPEN,
@@ -70,6 +72,8 @@ class Case:
     reopens: int
     overdue: bool
     missed_deadlines: int
+    # 回访 recorded for the current resolution; archiving (归档) waits for it.
+    visited: bool = False
 
     @property
     def accountable(self) -> Org:
@@ -97,8 +101,18 @@ def resolve(case: Case) -> Case:
     return replace(case, status=S.RESOLVED)
 
 
+def visit(case: Case) -> Case:
+    """回访: someone asked the citizen how it went; recorded once per resolution."""
+    check_allowed(case, Action.VISIT)
+    if case.visited:
+        raise Refused(409, "the return visit for this resolution is already recorded")
+    return replace(case, visited=True)
+
+
 def close(case: Case) -> Case:
     check_allowed(case, Action.CLOSE)
+    if not case.visited:
+        raise Refused(409, "record the return visit (回访) before archiving")
     return replace(case, status=S.CLOSED)
 
 
@@ -135,7 +149,9 @@ def reopen(case: Case, max_reopens: int) -> Case:
     check_allowed(case, Action.REOPEN)
     if case.reopens >= max_reopens:
         raise Refused(409, f"this complaint was already reopened {case.reopens} times")
-    return replace(case, status=S.REOPENED, reopens=case.reopens + 1, clock=case.clock + 1)
+    return replace(
+        case, status=S.REOPENED, reopens=case.reopens + 1, clock=case.clock + 1, visited=False
+    )
 
 
 def escalate(case: Case, supervisor: Org) -> Case:

@@ -54,6 +54,7 @@ def case_from_row(row: Row[tuple[object, ...]]) -> Case:
         reopens=row.reopens,
         overdue=row.overdue,
         missed_deadlines=row.missed_deadlines,
+        visited=row.visited_at is not None,
     )
 
 
@@ -108,17 +109,34 @@ class CaseRepository:
                 submitted_at=submitted_at,
                 correlation_id=correlation_id,
                 updated_at=self._tx.now,
+                clock_started_at=self._tx.now,
                 **_columns(case),
             )
         )
         await self._open_stint(case, place)
 
-    async def save(self, before: Case, after: Case, place: Place, outcome: str | None) -> None:
+    async def save(
+        self,
+        before: Case,
+        after: Case,
+        place: Place,
+        outcome: str | None,
+        *,
+        visit_satisfied: bool | None = None,
+    ) -> None:
         """Store ``after``; when the accountable level or org changed, start a new stint."""
+        values = {"updated_at": self._tx.now, **_columns(after)}
+        if after.clock != before.clock:
+            # A fresh set of clocks: the old deadlines no longer hold, the new ones follow
+            # in escalation.deadlines_set.
+            values |= {"clock_started_at": self._tx.now, "accept_due_at": None}
+            values |= {"resolve_due_at": None}
+        if after.visited and not before.visited:
+            values |= {"visited_at": self._tx.now, "visit_satisfied": visit_satisfied}
+        elif before.visited and not after.visited:
+            values |= {"visited_at": None, "visit_satisfied": None}
         await self._tx.connection.execute(
-            update(cases)
-            .where(cases.c.complaint_id == after.complaint_id)
-            .values(updated_at=self._tx.now, **_columns(after))
+            update(cases).where(cases.c.complaint_id == after.complaint_id).values(**values)
         )
         if outcome is not None:
             await self._close_stint(after.complaint_id, outcome, missed=outcome == "escalated")
@@ -143,6 +161,17 @@ class CaseRepository:
                 )
                 .values(missed=True)
             )
+
+    async def set_deadlines(
+        self, complaint_id: str, clock: int, accept_due_at: datetime, resolve_due_at: datetime
+    ) -> bool:
+        """Keep the deadlines escalation set, if they belong to the case's current clocks."""
+        result = await self._tx.connection.execute(
+            update(cases)
+            .where(cases.c.complaint_id == complaint_id, cases.c.clock == clock)
+            .values(accept_due_at=accept_due_at, resolve_due_at=resolve_due_at)
+        )
+        return bool(result.rowcount)
 
     async def record(
         self,

@@ -45,6 +45,16 @@ cases = Table(
     Column("correlation_id", String(36), nullable=False),
     Column("submitted_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # When the current set of clocks started, and the deadlines escalation set for it
+    # (from escalation.deadlines_set; None until that event arrives for this clock).
+    Column("clock_started_at", UtcDateTime()),
+    Column("accept_due_at", UtcDateTime()),
+    Column("resolve_due_at", UtcDateTime()),
+    # 回访: when the return visit was recorded and whether the citizen was satisfied.
+    Column("visited_at", UtcDateTime()),
+    Column("visit_satisfied", Boolean),
+    # The citizen's latest rating (complaint.rated): satisfied, basically_satisfied, unsatisfied.
+    Column("rating", String(24)),
     Index("ix_cases_assignee", "assignee_code", "status"),
     Index("ix_cases_supervisor", "supervisor_code", "status"),
 )
@@ -80,6 +90,51 @@ level_stints = Table(
     Column("outcome", String(20)),
     Column("missed", Boolean, nullable=False, default=False),
     Index("ix_stints_entered", "entered_at"),
+    # The dashboard's per-day series counts resolutions and escalations by when they happened.
+    Index("ix_stints_left", "left_at"),
+)
+
+# Staff who sign in to the workbench. The password is an argon2id hash, never the password.
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    Column("org_code", String(15), nullable=False),
+    Column("role", String(20), nullable=False),  # staff | supervisor | admin
+    Column("password_hash", String(200), nullable=False),
+    Column("must_change_password", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# One row per sign-in; the token names it, so signing out or disabling a user ends it.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", String(43), primary_key=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime()),
+)
+
+# Who did what, append-only: the code inserts here and never updates or deletes.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("org_code", String(15)),
+    Column("role", String(20)),
+    Column("action", String(30), nullable=False),
+    Column("complaint_id", String(32)),
+    Column("outcome", String(40), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Index("ix_audit_complaint", "complaint_id"),
+    Index("ix_audit_at", "at"),
 )
 
 # Every service database also holds the outbox and the processed-event table.

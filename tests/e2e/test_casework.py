@@ -74,6 +74,11 @@ async def test_illegal_transitions_are_409_with_the_reason(harness: Harness) -> 
     assert status == 409
     assert (await act(harness, complaint, "reply", village, message="已安排电工"))[0] == 200
     assert (await act(harness, complaint, "resolve", village, message="已修好"))[0] == 200
+    status, body = await act(harness, complaint, "close", village)
+    assert status == 409  # 归档 waits for the return visit
+    assert "回访" in str(body["detail"])
+    status, body = await act(harness, complaint, "visit", village, note="群众表示路灯已亮")
+    assert (status, body["visited"], body["status"]) == (200, True, "resolved")
     assert (await act(harness, complaint, "close", village))[0] == 200
     view = await harness.view(complaint)
     assert view["status"] == "closed"
@@ -176,7 +181,8 @@ async def test_figures_per_level(harness: Harness) -> None:
     assert (await act(harness, slow, "accept", harness.township_code))[0] == 200
     assert (await act(harness, slow, "resolve", harness.township_code, message="好了"))[0] == 200
 
-    response = await harness.client.get("/api/v1/stats")
+    county_staff = harness.staff("620922")
+    response = await harness.client.get("/api/v1/stats", headers=county_staff)
     assert response.status_code == 200
     figures = response.json()
     village, township, county = figures["levels"]
@@ -187,7 +193,9 @@ async def test_figures_per_level(harness: Harness) -> None:
     assert figures["resolved"] == 2
     assert figures["share_resolved_at_village"] == 0.5
 
-    other = await harness.client.get("/api/v1/stats", params={"org": "620922101"})
+    other = await harness.client.get(
+        "/api/v1/stats", params={"org": "620922101"}, headers=county_staff
+    )
     assert other.json()["received"] == 0
-    bad = await harness.client.get("/api/v1/stats", params={"org": "123"})
+    bad = await harness.client.get("/api/v1/stats", params={"org": "123"}, headers=county_staff)
     assert bad.status_code == 422

@@ -17,6 +17,7 @@ from services.notify import store as notify_store
 from services.notify.app import MIGRATIONS as NOTIFY
 from services.routing import store as routing_store
 from services.routing.app import MIGRATIONS as ROUTING
+from tests.integration.conftest import NewDatabase
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.db import create_engine
@@ -31,10 +32,21 @@ DATABASES = {
 }
 
 
+async def empty_database(request: pytest.FixtureRequest, backend: str, path: Path) -> str:
+    """A URL of an empty database: a SQLite file, or one on the session's PostgreSQL."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{path}"
+    create: NewDatabase = request.getfixturevalue("new_postgres_database")
+    return await create()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("name", sorted(DATABASES))
-async def test_migrations_match_the_declared_tables(tmp_path: Path, name: str) -> None:
+async def test_migrations_match_the_declared_tables(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, backend: str
+) -> None:
     metadata, versions = DATABASES[name]
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / name}.db")
+    engine = create_engine(await empty_database(request, backend, tmp_path / f"{name}.db"))
     await migrate(engine, metadata, versions)
     await migrate(engine, metadata, versions)  # a second start changes nothing
 
@@ -60,11 +72,11 @@ async def test_a_table_without_a_migration_is_noticed(tmp_path: Path) -> None:
         table.to_metadata(extended)
     from sqlalchemy import Column, Integer, Table
 
-    Table("photos", extended, Column("id", Integer, primary_key=True))
+    Table("unmigrated_notes", extended, Column("id", Integer, primary_key=True))
 
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), extended))
 
     async with engine.connect() as connection:
-        assert any("photos" in str(diff) for diff in await connection.run_sync(differences))
+        assert any("unmigrated_notes" in str(d) for d in await connection.run_sync(differences))
     await engine.dispose()

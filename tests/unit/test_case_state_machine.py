@@ -41,7 +41,27 @@ def test_the_happy_path() -> None:
     assert case.status == CaseStatus.ACCEPTED
     case = domain.resolve(domain.reply(case))
     assert case.status == CaseStatus.RESOLVED
+    case = domain.visit(case)
+    assert (case.status, case.visited) == (CaseStatus.RESOLVED, True)
     assert domain.close(case).status == CaseStatus.CLOSED
+
+
+def test_archiving_waits_for_the_return_visit_and_a_visit_is_recorded_once() -> None:
+    resolved = new_case(status=CaseStatus.RESOLVED)
+    with pytest.raises(Refused, match="回访") as refused:
+        domain.close(resolved)
+    assert refused.value.status == 409
+    visited = domain.visit(resolved)
+    with pytest.raises(Refused, match="already recorded"):
+        domain.visit(visited)
+    with pytest.raises(Refused):
+        domain.visit(new_case(status=CaseStatus.ACCEPTED))  # nothing to ask about yet
+
+
+def test_a_reopened_case_needs_a_new_return_visit() -> None:
+    visited = domain.visit(new_case(status=CaseStatus.RESOLVED))
+    reopened = domain.reopen(visited, max_reopens=2)
+    assert not reopened.visited
 
 
 @pytest.mark.parametrize(
@@ -53,6 +73,7 @@ def test_the_happy_path() -> None:
         (CaseStatus.RESOLVED, domain.accept),
         (CaseStatus.CLOSED, domain.reply),
         (CaseStatus.CLOSED, domain.close),
+        (CaseStatus.CLOSED, domain.visit),
         (CaseStatus.PENDING_DISPATCH, domain.accept),
     ],
 )
@@ -119,9 +140,9 @@ def test_reopen_is_bounded() -> None:
         domain.reopen(new_case(status=CaseStatus.RESOLVED, reopens=2), max_reopens=2)
 
 
-def test_every_action_has_a_rule_and_finished_cases_only_close_or_reopen() -> None:
+def test_every_action_has_a_rule_and_finished_cases_only_visit_close_or_reopen() -> None:
     assert set(domain.ALLOWED) == set(Action)
     for action, statuses in domain.ALLOWED.items():
         if CaseStatus.RESOLVED in statuses:
-            assert action in {Action.CLOSE, Action.REOPEN}
+            assert action in {Action.VISIT, Action.CLOSE, Action.REOPEN}
         assert CaseStatus.CLOSED not in statuses

@@ -97,7 +97,9 @@ class Consumer:
             log.exception("event dead-lettered", attempts=attempts, error=reason)
             await self._subscription.dead_letter(delivery, reason, attempts)
             del self._attempts[slot]
-            return False  # dead_letter committed it; the rest of the partition waits a poll
+            # Settled: dead_letter committed it, and the partition goes on after it. (Rewinding
+            # here would deliver the parked record again and dead-letter it once more.)
+            return True
         else:
             EVENTS_CONSUMED.labels(self.name, "applied").inc()
         self._attempts.pop((delivery.topic, delivery.partition, delivery.offset), None)

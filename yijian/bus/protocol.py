@@ -56,6 +56,16 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
+class DeadLetterStore(Protocol):
+    """What an operator needs of a transport: see what was parked, and put it back."""
+
+    async def dead_letters(
+        self, group: str | None = None, include_replayed: bool = False
+    ) -> list[DeadLetter]: ...
+
+    async def replay_dead_letter(self, dead_letter_id: int) -> bool: ...
+
+
 @runtime_checkable
 class ReportsLag(Protocol):
     """A subscription that can say how far behind its group is (for the lag metric)."""

@@ -1,0 +1,92 @@
+"""yijian's own sessions for mini-program users, kept on the server.
+
+The mini-program gets an opaque random token; the server keeps only its SHA-256, the
+openid it stands for, WeChat's session_key sealed with AES-GCM, and an expiry read from the
+system clock (so tests expire a session by moving a fake clock). The session_key is never
+returned, never logged, and only an operator holding the key could unseal it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, insert, select
+
+from services.intake.store import wechat_sessions
+from services.intake.wechat_login import WeChatUser
+from yijian.bus.outbox import ServiceDatabase
+
+TOKEN_PREFIX = "wx1."  # noqa: S105 - tells a WeChat session from a citizen token or a staff JWT
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionKeySeal:
+    """AES-GCM with a key derived from a server secret; the openid is the associated data,
+    so a sealed key copied onto another user's row does not open."""
+
+    def __init__(self, secret: str) -> None:
+        key = hmac.new(secret.encode(), b"yijian wechat session_key seal v1", hashlib.sha256)
+        self._aead = AESGCM(key.digest())
+
+    def seal(self, session_key: str, openid: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, session_key.encode(), openid.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def unseal(self, sealed: str, openid: str) -> str:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        return self._aead.decrypt(raw[:12], raw[12:], openid.encode()).decode()
+
+
+class WeChatSessions:
+    def __init__(self, database: ServiceDatabase, seal: SessionKeySeal, ttl: timedelta) -> None:
+        self._database = database
+        self._seal = seal
+        self.ttl = ttl
+
+    async def open(self, user: WeChatUser) -> tuple[str, datetime]:
+        """A new session for ``user``: the token to hand out and when it expires."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        async with self._database.transaction() as tx:
+            now = tx.now
+            # Sign-ins are rare enough that sweeping expired rows here keeps the table small
+            # without a timer of its own.
+            await tx.connection.execute(
+                delete(wechat_sessions).where(wechat_sessions.c.expires_at <= now)
+            )
+            await tx.connection.execute(
+                insert(wechat_sessions).values(
+                    token_hash=_digest(token),
+                    openid=user.openid,
+                    session_key_sealed=self._seal.seal(user.session_key, user.openid),
+                    created_at=now,
+                    expires_at=now + self.ttl,
+                )
+            )
+        return token, now + self.ttl
+
+    async def openid(self, token: str) -> str | None:
+        """Whose session ``token`` is, or None when it is unknown or expired."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        async with self._database.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(wechat_sessions.c.openid, wechat_sessions.c.expires_at).where(
+                        wechat_sessions.c.token_hash == _digest(token)
+                    )
+                )
+            ).first()
+        if row is None or row.expires_at <= self._database.clock.now():
+            return None
+        openid: str = row.openid
+        return openid

@@ -1,0 +1,115 @@
+"""Two escalation replicas over one PostgreSQL database: thousands of deadlines come due at the
+same instant, both replicas fire at once, and each deadline is announced exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select, text
+
+from services.escalation import store
+from services.escalation.app import EscalationService
+from services.escalation.domain import ComplaintClock, DeadlineKind, PlannedDeadline
+from tests.conftest import MONDAY_MORNING
+from tests.integration.conftest import NewDatabase
+from yijian.bus.sqllog import SqlEventLog
+from yijian.clock import FakeClock
+from yijian.contracts import Envelope
+from yijian.contracts.events import DeadlineMissed, ReminderDue, Stage
+from yijian.db import create_engine
+from yijian.level import Level
+from yijian.policy import SlaPolicy
+from yijian.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+COMPLAINTS = 1000  # two deadlines each, 2000 in all: a reminder and the deadline itself
+
+
+def replica(url: str, clock: FakeClock, tmp_path: Path, number: int) -> EscalationService:
+    """One escalation process: its own engine (connection pool) on the shared database."""
+    unused_log = SqlEventLog(create_engine(f"sqlite+aiosqlite:///{tmp_path}/log{number}.db"), clock)
+    return EscalationService(
+        settings=Settings(),
+        clock=clock,
+        event_log=unused_log,
+        engine=create_engine(url),
+        policy=SlaPolicy.default(),
+    )
+
+
+async def commit_without_waiting_for_the_disk(url: str) -> None:
+    """Thousands of one-row transactions would each wait for a WAL flush on a busy CI disk;
+    what this test checks is the locking between replicas, which this setting leaves alone."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            name = await connection.scalar(select(func.current_database()))
+            await connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    finally:
+        await engine.dispose()
+
+
+async def test_two_replicas_fire_each_of_thousands_of_deadlines_once(
+    new_postgres_database: NewDatabase, tmp_path: Path
+) -> None:
+    url = await new_postgres_database()
+    await commit_without_waiting_for_the_disk(url)
+    clock = FakeClock(MONDAY_MORNING)
+    first, second = replica(url, clock, tmp_path, 1), replica(url, clock, tmp_path, 2)
+    await first.prepare()
+    await second.prepare()
+    try:
+        due = clock.now() + timedelta(hours=2)
+        async with first.database.engine.begin() as connection:
+            for number in range(COMPLAINTS):
+                owner = ComplaintClock(
+                    complaint_id=f"complaint-{number:05}",
+                    clock=1,
+                    level=Level.VILLAGE,
+                    category=None,
+                    urgency="normal",
+                    started_at=clock.now(),
+                    correlation_id=uuid4(),
+                )
+                planned = [
+                    PlannedDeadline(
+                        Stage.ACCEPT, DeadlineKind.REMIND, due - timedelta(hours=1), due
+                    ),
+                    PlannedDeadline(Stage.ACCEPT, DeadlineKind.DUE, due, due),
+                ]
+                await store.add_deadlines(connection, owner, planned, clock.now())
+
+        clock.advance(timedelta(hours=2, minutes=1))  # every one of them is due now
+        fired = await asyncio.gather(first.tick(), second.tick(), first.tick(), second.tick())
+        assert sum(fired) == 2 * COMPLAINTS
+        assert fired[0] + fired[2] > 0, "the second replica fired everything"
+        assert fired[1] + fired[3] > 0, "the first replica fired everything"
+        assert await first.tick() + await second.tick() == 0  # nothing left to fire
+
+        async with first.database.engine.connect() as connection:
+            rows = (await connection.execute(select(first.database.outbox.c.envelope))).all()
+            pending = await connection.scalar(
+                select(func.count())
+                .select_from(store.deadlines)
+                .where(store.deadlines.c.state == "pending")
+            )
+        announced = Counter(
+            (envelope.key, envelope.type)
+            for envelope in (Envelope.model_validate_json(row.envelope) for row in rows)
+        )
+        assert pending == 0
+        assert len(announced) == 2 * COMPLAINTS
+        assert set(announced.values()) == {1}  # none twice
+        assert {event_type for _, event_type in announced} == {
+            ReminderDue.TYPE,
+            DeadlineMissed.TYPE,
+        }
+    finally:
+        for service in (first, second):
+            await service.database.engine.dispose()
