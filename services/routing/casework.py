@@ -257,7 +257,9 @@ class Casework:
                     complaint_id=complaint_id, by=actor, level=before.level, returns=counted.returns
                 )
             )
-            queue = self._return_queue(before.assignee, exhausted)
+            queue = self._supervisor_at(
+                before.assignee, domain.return_queue_level(counted, exhausted)
+            )
             after = domain.assign(counted, queue, pending=True)
             outcome = "returned"
         elif action == Action.DISPATCH:
@@ -303,14 +305,6 @@ class Casework:
             correlation_id=UUID(stored.correlation_id),
         )
         return after
-
-    def _return_queue(self, assignee: Org, exhausted: bool) -> Org:
-        """A returned case goes to the queue one level up; too many returns, the county's."""
-        county = self._supervisor_at(assignee, Level.COUNTY)
-        if exhausted:
-            return county
-        above = assignee.level.above()
-        return county if above is None else self._supervisor_at(assignee, above)
 
     async def _announce_assignment(
         self,

@@ -145,6 +145,16 @@ def give_back(case: Case, max_returns: int) -> tuple[Case, bool]:
     return returned, returned.returns > max_returns
 
 
+def return_queue_level(case: Case, exhausted: bool) -> Level:
+    """Where a returned case waits for a person: one level above the org that gave it back,
+    never below the level already accountable (a case reopened under county supervision
+    stays with the county), and the county once the returns are exhausted."""
+    if exhausted:
+        return Level.COUNTY
+    above = case.assignee.level.above() or Level.COUNTY
+    return max(above, case.level, key=lambda level: level.rank)
+
+
 def reopen(case: Case, max_reopens: int) -> Case:
     check_allowed(case, Action.REOPEN)
     if case.reopens >= max_reopens:
