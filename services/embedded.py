@@ -32,6 +32,7 @@ from yijian.http import BodyLimit, install_error_handlers
 from yijian.jurisdiction import Jurisdiction
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
+from yijian.openapi import document_error_bodies
 from yijian.operations import database_check, operations_router
 from yijian.policy import SlaPolicy
 from yijian.runtime import Runtime
@@ -150,6 +151,7 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    document_error_bodies(app)
     for service in system.runtime.services:
         include_service_routes(app, system, service)
     checks = {s.name: database_check(s.database.engine) for s in system.runtime.services}

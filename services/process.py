@@ -26,6 +26,7 @@ from yijian.db import create_engine
 from yijian.http import BodyLimit, install_error_handlers
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
+from yijian.openapi import document_error_bodies
 from yijian.operations import Check, database_check, operations_router
 from yijian.runtime import Runtime
 from yijian.service import Service
@@ -97,6 +98,7 @@ def create_service_app(name: str, settings: Settings) -> FastAPI:
 
     app = FastAPIOffline(title=f"yijian {name}", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    document_error_bodies(app)
     include_service_routes(app, system, service)
     checks: dict[str, Check] = {name: database_check(service.database.engine)}
     checks["eventlog" if isinstance(system.event_log, SqlEventLog) else "kafka"] = event_log_check(

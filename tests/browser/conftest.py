@@ -7,19 +7,18 @@ on a free loopback port with its data in a temporary folder. Screenshots land in
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
-from services.embedded import System, build_system, create_app
-from tests.conftest import make_settings
+# Re-exported: the browser tests take them from here.
+from tests.live import LiveServer
+from tests.live import free_port as _free_port
+
+__all__ = ["LiveServer", "_free_port"]
+from tests.live import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -27,39 +26,10 @@ PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1366, height=900)
 
 
-@dataclass
-class LiveServer:
-    url: str
-    system: System
-
-    def staff_token(self, org_code: str, user: str = "browser-test") -> str:
-        return self.system.routing.tokens.issue(user, org_code)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    port = _free_port()
-    system = build_system(make_settings(tmp_path_factory.mktemp("live"), port=port))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(system), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    # Waiting for the server to come up, not for time to pass: bounded, then it fails.
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", system)
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serve(tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 # Module scope, not session: while sync Playwright runs, its event loop counts as running in
