@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from yijian.text import clean_free_text
+
 BEIJING = ZoneInfo("Asia/Shanghai")
 Channel = Literal["web", "wechat", "grid_worker", "open311", "phone"]
 Urgency = Literal["normal", "urgent"]
@@ -22,10 +24,7 @@ _PHONE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 
 
 def _clean_text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    cleaned = value.strip()
-    return cleaned or None
+    return clean_free_text(value)
 
 
 class LocationIn(BaseModel):
@@ -86,8 +85,8 @@ class ComplaintIn(BaseModel):
     @field_validator("description")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        cleaned = value.strip()
-        if not cleaned:
+        cleaned = clean_free_text(value)
+        if cleaned is None:
             raise ValueError("description must not be blank")
         return cleaned
 

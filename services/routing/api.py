@@ -17,6 +17,7 @@ from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
 from yijian.contracts.events import Org
 from yijian.jurisdiction import Jurisdiction
+from yijian.text import clean_free_text
 
 
 class _Text(BaseModel):
@@ -25,7 +26,8 @@ class _Text(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _strip(cls, value: object) -> object:
-        return value.strip() if isinstance(value, str) else value
+        # Blank stays "" (not None) so min_length refuses it with the field's own message.
+        return (clean_free_text(value) or "") if isinstance(value, str) else value
 
 
 class NoteIn(_Text):
