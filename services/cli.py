@@ -23,6 +23,7 @@ from services.notify import store as notify_store
 from services.notify.app import MIGRATIONS as NotifyMigrations
 from services.routing import store as routing_store
 from services.routing.app import MIGRATIONS as RoutingMigrations
+from services.routing.audit_chain import Verdict, verify_database
 from services.routing.users import (
     DEMO_PASSWORD,
     USERNAME_PATTERN,
@@ -54,6 +55,8 @@ app.add_typer(dlq, name="dlq")
 app.add_typer(db, name="db")
 kafka = typer.Typer(help="The Kafka cluster of the production transport.", no_args_is_help=True)
 app.add_typer(kafka, name="kafka")
+audit = typer.Typer(help="The staff audit log.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
 
 
 @app.command()
@@ -189,6 +192,31 @@ def staff_disable(
         typer.echo(f"no account {username!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{username} {'enabled' if undo else 'disabled'}")
+
+
+@audit.command("verify")
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(help="a head hash an earlier verify printed: it must still be in the chain"),
+    ] = None,
+) -> None:
+    """Walk the audit log's hash chain; exit 1 naming the first changed, inserted or deleted
+    row. Keep the printed head somewhere else to catch rows later removed from the end."""
+
+    async def main() -> Verdict:
+        engine = create_engine(Settings().database_url("routing"))
+        try:
+            await migrate(engine, routing_store.metadata, RoutingMigrations)
+            return await verify_database(engine, head)
+        finally:
+            await engine.dispose()
+
+    verdict = asyncio.run(main())
+    if not verdict.intact:
+        typer.echo(f"audit chain BROKEN (checked {verdict.rows} rows): {verdict.problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"audit chain intact: {verdict.rows} rows, head {verdict.head}")
 
 
 @dlq.command("list")

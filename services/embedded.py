@@ -28,7 +28,7 @@ from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
 from yijian.db import create_engine
-from yijian.http import BodyLimit, install_error_handlers
+from yijian.http import BodyLimit, install_error_handlers, install_security
 from yijian.jurisdiction import Jurisdiction
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
@@ -81,7 +81,10 @@ def build_system(
     if event_log is None:
         event_log = SqlEventLog(create_engine(settings.database_url("eventlog")), clock)
     tokens = StaffTokens(
-        settings.auth_secret_value(), clock, timedelta(hours=settings.staff_token_ttl_hours)
+        settings.auth_secret_value(),
+        clock,
+        timedelta(hours=settings.staff_token_ttl_hours),
+        previous=settings.auth_previous_values(),
     )
 
     def engine(service: str) -> AsyncEngine:
@@ -160,6 +163,7 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
     app.include_router(operations_router(checks))
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, larger=system.intake.larger_bodies)
+    install_security(app, open_prefixes=system.intake.open_to_other_sites)
     if not system.routing.intake.connected:
         # All in one process: routing reads intake's internal API through this same app.
         token = system.settings.secret_value("internal_token")

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Match
 
 from services.embedded import build_system
 from services.intake.internal_api import INTERNAL_PREFIX
+from yijian.http import SecurityHeaders
 from yijian.settings import SERVICES, Settings
 
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1).
@@ -92,6 +93,8 @@ def create_gateway(settings: Settings) -> FastAPI:
         await client.aclose()
 
     app = FastAPI(title="yijian gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # The services set these on what they answer; this covers the gateway's own answers.
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -126,6 +129,8 @@ def create_gateway(settings: Settings) -> FastAPI:
         client_host = request.client.host if request.client else ""
         headers["x-forwarded-for"] = client_host
         headers["x-forwarded-proto"] = request.url.scheme
+        # The service compares a browser's Origin with the host the browser asked for.
+        headers["x-forwarded-host"] = request.headers.get("host", "")
         upstream = client.build_request(
             request.method,
             targets[service] + request.url.path,

@@ -23,7 +23,7 @@ from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, FileClock, SystemClock
 from yijian.contracts.events import TOPIC_CASES, TOPIC_DEADLINES, TOPIC_INTAKE
 from yijian.db import create_engine
-from yijian.http import BodyLimit, install_error_handlers
+from yijian.http import BodyLimit, install_error_handlers, install_security
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
 from yijian.openapi import document_error_bodies
@@ -107,4 +107,5 @@ def create_service_app(name: str, settings: Settings) -> FastAPI:
     app.include_router(operations_router(checks))
     app.add_middleware(RequestTimer)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, larger=system.intake.larger_bodies)
+    install_security(app, open_prefixes=system.intake.open_to_other_sites)
     return app

@@ -10,9 +10,16 @@ an ``Authorization`` header on its own.
 
 Expiry is checked against the system's own clock, not the wall clock, so that tests which
 move a fake clock see tokens expire exactly when users would.
+
+Signing keys rotate without signing anyone out: a token names its key in the ``kid``
+header (a fingerprint of the key, never the key), new tokens are signed with the current
+key, and tokens signed with a key listed in ``YIJIAN_AUTH_PREVIOUS_SECRETS`` keep working
+until they expire. A token without a ``kid``, or naming a key not configured, is refused.
 """
 
-from collections.abc import Awaitable, Callable
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from hmac import compare_digest
@@ -49,9 +56,20 @@ class IssuedToken:
     expires_at: datetime
 
 
+def key_id(secret: str) -> str:
+    """A key's public name: derived one way, so it tells nothing about the key."""
+    digest = hmac.new(secret.encode(), b"yijian staff token key id v1", hashlib.sha256)
+    return digest.hexdigest()[:16]
+
+
 class StaffTokens:
-    def __init__(self, secret: str, clock: Clock, ttl: timedelta) -> None:
+    def __init__(
+        self, secret: str, clock: Clock, ttl: timedelta, previous: Sequence[str] = ()
+    ) -> None:
         self._secret = secret
+        self.key_id = key_id(secret)
+        self._keys = {key_id(old): old for old in previous if old}
+        self._keys[self.key_id] = secret
         self._clock = clock
         self._ttl = ttl
 
@@ -79,14 +97,22 @@ class StaffTokens:
         }
         if session_id is not None:
             claims["sid"] = session_id
-        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        token = jwt.encode(claims, self._secret, algorithm=ALGORITHM, headers={"kid": self.key_id})
         return IssuedToken(token, csrf, expires_at)
 
     def verify(self, token: str, *, via_cookie: bool = False) -> StaffUser:
         try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise _unauthorized(f"invalid token: {error}") from error
+        # Only picks which key to try: the signature check below still decides.
+        secret = self._keys.get(str(header.get("kid", "")))
+        if secret is None:
+            raise _unauthorized("invalid token: signed with no key this server accepts")
+        try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                secret,
                 algorithms=[ALGORITHM],
                 # Time is judged by our clock below, not PyJWT's wall clock (which would
                 # also refuse a token "issued in the future" by a clock a test moved ahead).

@@ -12,12 +12,41 @@ from typing import Any
 
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+# SQLSTATE classes that say the server is not there for us right now, whatever we asked:
+# 08 connection exception, 53 insufficient resources (too many connections), 57P operator
+# intervention (shutting down, starting up).
+_UNAVAILABLE_STATES = ("08", "53", "57P")
+# SQLite's transient refusals; its other OperationalErrors (no such table…) are our mistakes.
+_SQLITE_BUSY = ("database is locked", "database is busy", "unable to open database")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be reached, not that the statement or
+    the data was wrong: the same work will succeed once it is back.
+
+    Callers answer 503 for it, or retry without counting it against an event. asyncpg raises
+    the socket's own error (``ConnectionRefusedError``, ``TimeoutError``) when no connection
+    can be opened at all, before SQLAlchemy could wrap it.
+    """
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, OperationalError) and "sqlite" in type(error.orig).__module__:
+        return any(words in str(error.orig) for words in _SQLITE_BUSY)
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, InterfaceError | OperationalError):
+        return True
+    state = getattr(error.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -27,11 +27,14 @@ def _config(connection: Connection | None, metadata: MetaData, versions: Path) -
     return config
 
 
-async def migrate(engine: AsyncEngine, metadata: MetaData, versions: Path) -> None:
-    """Bring the database to the newest version; a no-op when it is there already."""
+async def migrate(
+    engine: AsyncEngine, metadata: MetaData, versions: Path, revision: str = "head"
+) -> None:
+    """Bring the database to the newest version (or ``revision``, for tests of a data
+    migration); a no-op when it is there already."""
 
     def upgrade(connection: Connection) -> None:
-        command.upgrade(_config(connection, metadata, versions), "head")
+        command.upgrade(_config(connection, metadata, versions), revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)

@@ -50,17 +50,44 @@ class Settings(BaseSettings):
 
     # Signs staff bearer tokens. Unset in development: a random key is kept in data_dir.
     auth_secret: SecretStr | None = None
+    # Keys that signed tokens before the current one, comma-separated: tokens they signed
+    # stay valid until they expire, so a key can be rotated without signing everyone out.
+    auth_previous_secrets: SecretStr | None = None
     staff_token_ttl_hours: int = 12
+    # Staff sign-in: failures allowed per account and per client address within the window
+    # before further attempts are refused with 429 until it has passed.
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_ip: int = Field(default=20, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
     # Development only: seed one workbench user per org (password in the README).
     demo_users: bool = False
     # Signs the citizen's token that opens one complaint; same fallback as auth_secret.
     citizen_secret: SecretStr | None = None
     # The bearer token services use on each other's /internal/ routes; same fallback.
     internal_token: SecretStr | None = None
+    # Seals the citizen's contact data (name, phone, address, email, openid) in intake's
+    # database; same fallback. Rotating: set the new key here and the old one in
+    # contact_previous_keys (comma-separated); rows are resealed when intake starts.
+    contact_key: SecretStr | None = None
+    contact_previous_keys: SecretStr | None = None
+
+    # Abuse limits on new complaints, counted in intake's database so every replica and a
+    # restart see the same counts; 0 turns one off. Addresses in submission_limit_exempt
+    # (this machine: scripts, the simulator, benchmarks) skip the per-address limit.
+    submissions_per_ip_per_hour: int = Field(default=30, ge=0)
+    submissions_per_phone_per_day: int = Field(default=10, ge=0)
+    submissions_per_openid_per_day: int = Field(default=10, ge=0)
+    submission_limit_exempt: str = "127.0.0.0/8,::1/128"
+    # Photos a complaint may carry, by count and by their total size.
+    photos_per_complaint: int = Field(default=4, ge=1, le=20)
+    photo_bytes_per_complaint: int = Field(default=12 * 1024 * 1024, ge=1024 * 1024)
 
     notify_webhook_url: str | None = None
     notify_webhook_secret: SecretStr | None = None
     notify_max_attempts: int = 6
+    # SMS (webhook) and WeChat messages one citizen recipient gets per Beijing day; more
+    # are recorded as suppressed, not sent. 0 means no cap.
+    notify_citizen_messages_per_day: int = Field(default=10, ge=0)
 
     # The WeChat mini-program: sign-in (jscode2session) and subscribe messages. Off until
     # both the appid and its secret are set.
@@ -75,6 +102,8 @@ class Settings(BaseSettings):
     wechat_template_resolved: str | None = None
     wechat_message_page: str = "pages/complaint/detail"
     wechat_miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+    # Message push (消息推送): the token set in the mini-program's console; unset, it is off.
+    wechat_push_token: SecretStr | None = None
 
     # Open311 GeoReport v2: the api_keys clients must send to POST requests, comma-separated.
     open311_api_keys: SecretStr | None = None
@@ -97,6 +126,10 @@ class Settings(BaseSettings):
         """The staff-token key (``YIJIAN_AUTH_SECRET``)."""
         return self.secret_value("auth_secret")
 
+    def auth_previous_values(self) -> list[str]:
+        """Earlier staff-token keys still accepted (``YIJIAN_AUTH_PREVIOUS_SECRETS``)."""
+        return split_secrets(self.auth_previous_secrets)
+
     def secret_value(self, name: str) -> str:
         """A secret setting: from the environment, else one kept in the data folder.
 
@@ -115,3 +148,10 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def split_secrets(value: SecretStr | None) -> list[str]:
+    """A comma-separated secret setting as its parts, blanks dropped."""
+    if value is None:
+        return []
+    return [part.strip() for part in value.get_secret_value().split(",") if part.strip()]

@@ -19,6 +19,7 @@ from services.intake.submission import (
     Submissions,
     UnknownCategory,
 )
+from services.intake.submission_limits import SubmissionLimited
 from yijian.bus.outbox import ServiceDatabase
 from yijian.level import Level
 
@@ -80,7 +81,7 @@ def build_router(
     router = APIRouter(prefix="/api/v1", tags=["complaints"])
     OwnComplaint = Annotated[str, Depends(access.dependency())]
 
-    @router.post("/complaints", status_code=status.HTTP_201_CREATED)
+    @router.post("/complaints", status_code=status.HTTP_201_CREATED, responses={429: {}})
     async def submit_complaint(
         body: ComplaintIn,
         request: Request,
@@ -88,6 +89,9 @@ def build_router(
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> SubmittedOut:
         """Take a complaint. A 201 means it is stored and will be routed.
+
+        429 with Retry-After and the reason when the sender filed too many lately (per
+        network address, phone number and WeChat user; see the README's settings).
 
         From the WeChat mini-program: send `Authorization: Bearer <session>` (from
         `POST /api/v1/wechat/session`) and `"channel": "wechat"`, and the complaint joins
@@ -98,8 +102,15 @@ def build_router(
         except ChannelRefused as error:
             challenge = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
             raise HTTPException(error.status, error.reason, headers=challenge) from error
+        client_ip = request.client.host if request.client else None
         try:
-            receipt = await submissions.submit(body, idempotency_key, vouched)
+            receipt = await submissions.submit(body, idempotency_key, vouched, client_ip)
+        except SubmissionLimited as error:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                error.reason,
+                headers={"Retry-After": str(error.retry_after)},
+            ) from error
         except UnknownCategory as error:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
         except IdempotencyConflict as error:

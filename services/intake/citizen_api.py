@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from services.intake.citizen_access import CitizenAccess, LookupGuard
+from services.intake.contacts import ContactSeal, contact_of
 from services.intake.photos import EXTENSIONS, MAX_PHOTO_BYTES, Photo, PhotoRefused, Photos
 from services.intake.rating import RATING_LABELS, RatingIn, RatingRefused, Ratings
-from services.intake.store import complaints, contacts
+from services.intake.store import complaints
 
 PHOTO_ID = r"^[0-9a-f]{32}$"
 _TRACKING_NO = re.compile(r"^GZ\d{6}-[0-9A-Z]{6}$")
@@ -91,6 +92,7 @@ def build_citizen_router(
     ratings: Ratings,
     guard: LookupGuard,
     categories: list[str],
+    seal: ContactSeal,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["citizens"])
     OwnComplaint = Annotated[str, Depends(access.dependency())]
@@ -116,12 +118,14 @@ def build_citizen_router(
         async with database.engine.connect() as connection:
             row = (
                 await connection.execute(
-                    select(complaints.c.id, complaints.c.tracking_no, contacts.c.phone)
-                    .join(contacts, contacts.c.complaint_id == complaints.c.id)
-                    .where(complaints.c.tracking_no == body.tracking_no)
+                    select(complaints.c.id, complaints.c.tracking_no).where(
+                        complaints.c.tracking_no == body.tracking_no
+                    )
                 )
             ).first()
-        digits = _digits(row.phone if row else None)
+            # The one sealed phone number of that tracking number is opened, and only here.
+            contact = await contact_of(connection, seal, row.id) if row else None
+        digits = _digits(contact.phone if contact else None)
         if row is None or len(digits) < 4 or not digits.endswith(body.phone_last4):
             guard.failed(body.tracking_no)
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_MATCH)

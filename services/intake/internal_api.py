@@ -20,8 +20,9 @@ from sqlalchemy import desc, select
 
 from services.intake.citizen_access import NOT_FOUND
 from services.intake.citizen_api import PHOTO_ID, PhotoOut, photo_response
+from services.intake.contacts import Contact, ContactSeal, contact_of
 from services.intake.photos import Photos
-from services.intake.store import complaints, contacts, ratings
+from services.intake.store import complaints, ratings
 
 INTERNAL_PREFIX = "/internal/v1"
 
@@ -69,7 +70,7 @@ def service_token_guard(expected: str) -> Callable[..., Awaitable[None]]:
     return guard
 
 
-def build_internal_router(photos: Photos, internal_token: str) -> APIRouter:
+def build_internal_router(photos: Photos, internal_token: str, seal: ContactSeal) -> APIRouter:
     router = APIRouter(
         prefix=INTERNAL_PREFIX,
         tags=["internal"],
@@ -96,19 +97,11 @@ def build_internal_router(photos: Photos, internal_token: str) -> APIRouter:
         """
         async with database.engine.connect() as connection:
             row = (
-                await connection.execute(
-                    select(
-                        complaints,
-                        contacts.c.name,
-                        contacts.c.phone,
-                        contacts.c.address,
-                    )
-                    .outerjoin(contacts, contacts.c.complaint_id == complaints.c.id)
-                    .where(complaints.c.id == complaint_id)
-                )
+                await connection.execute(select(complaints).where(complaints.c.id == complaint_id))
             ).first()
             if row is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+            contact = await contact_of(connection, seal, complaint_id) or Contact()
             rating = await connection.scalar(
                 select(ratings.c.rating)
                 .where(ratings.c.complaint_id == complaint_id)
@@ -116,7 +109,7 @@ def build_internal_router(photos: Photos, internal_token: str) -> APIRouter:
                 .limit(1)
             )
             attached = await photos.of(connection, complaint_id)
-        has_contact = row.name is not None or row.phone is not None
+        has_contact = contact.name is not None or contact.phone is not None
         return ComplaintRecord(
             id=row.id,
             tracking_no=row.tracking_no,
@@ -130,9 +123,9 @@ def build_internal_router(photos: Photos, internal_token: str) -> APIRouter:
                 village_code=row.village_code,
                 lat=row.lat,
                 lon=row.lon,
-                address=row.address,
+                address=contact.address,
             ),
-            contact=ContactOut(name=row.name, phone=row.phone) if has_contact else None,
+            contact=ContactOut(name=contact.name, phone=contact.phone) if has_contact else None,
             photos=[PhotoOut.of(photo, INTERNAL_PREFIX) for photo in attached],
             rating=rating,
         )

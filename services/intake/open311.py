@@ -36,6 +36,7 @@ from services.intake.open311_requests import (
     select_requests,
 )
 from services.intake.submission import Submissions, UnknownCategory
+from services.intake.submission_limits import SubmissionLimited
 from yijian.bus.outbox import ServiceDatabase
 
 log = structlog.get_logger(__name__)
@@ -43,12 +44,13 @@ log = structlog.get_logger(__name__)
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-03-01T00:00:00+08:00"  # when this endpoint's documents last changed
 _MAX_FIELDS = 40
+OPEN311_PREFIX = "/open311/v2/"
 
 
 def build_open311_router(
     database: ServiceDatabase, submissions: Submissions, catalog: Catalog, api_keys: list[str]
 ) -> APIRouter:
-    router = APIRouter(prefix="/open311/v2", tags=["open311"])
+    router = APIRouter(prefix=OPEN311_PREFIX.rstrip("/"), tags=["open311"])
 
     @router.get("/discovery.{fmt}")
     async def discovery(fmt: str, request: Request) -> Response:
@@ -108,8 +110,12 @@ def build_open311_router(
             if not _known_key(fields.get("api_key", ""), api_keys):
                 raise Open311Error(403, "invalid api_key: ask the county platform for one")
             new = new_request(fields, catalog)
+            # The client is a server holding an api_key, often filing for many citizens
+            # from one address: only the phone number given with each request is limited.
             try:
                 receipt = await submissions.submit(new.complaint, None, new.contact)
+            except SubmissionLimited as error:
+                raise Open311Error(429, error.reason, error.retry_after) from error
             except UnknownCategory as error:  # the policy changed under a cached catalogue
                 raise Open311Error(400, str(error)) from error
             notice = f"诉求已受理，编号{receipt.tracking_no}。"

@@ -41,10 +41,11 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 class Open311Error(Exception):
     """A refusal in the GeoReport v2 error format: ``[{code, description}]``."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.retry_after = retry_after
 
 
 def w3_datetime(instant: datetime | None) -> str | None:
@@ -83,7 +84,10 @@ def respond(fmt: Format, root: str, member: str | None, body: Value, status: int
 
 def error_response(fmt: Format, error: Open311Error) -> Response:
     body: Value = [{"code": error.status, "description": error.description}]
-    return respond(fmt, "errors", "error", body, status=error.status)
+    response = respond(fmt, "errors", "error", body, status=error.status)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _fill(parent: ET.Element, fields: Mapping[str, Value]) -> None:

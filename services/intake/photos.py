@@ -28,7 +28,8 @@ from services.intake.store import complaint_views, complaints, photos
 from yijian.bus.outbox import ServiceDatabase
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
-MAX_PHOTOS = 4
+MAX_PHOTOS = 4  # the default; YIJIAN_PHOTOS_PER_COMPLAINT
+MAX_TOTAL_BYTES = 12 * 1024 * 1024  # the default; YIJIAN_PHOTO_BYTES_PER_COMPLAINT
 # The multipart envelope around one photo is small; 64 KiB is plenty for it.
 PHOTO_REQUEST_BYTES = MAX_PHOTO_BYTES + 64 * 1024
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -136,9 +137,19 @@ def _photo(row: Row[tuple[object, ...]]) -> Photo:
 
 
 class Photos:
-    def __init__(self, database: ServiceDatabase, files: PhotoFiles) -> None:
+    def __init__(
+        self,
+        database: ServiceDatabase,
+        files: PhotoFiles,
+        *,
+        max_count: int = MAX_PHOTOS,
+        max_total_bytes: int = MAX_TOTAL_BYTES,
+    ) -> None:
         self.database = database
         self.files = files
+        # Both bound what one complaint can make intake keep, whoever holds its token.
+        self.max_count = max_count
+        self.max_total_bytes = max_total_bytes
 
     async def add(self, complaint_id: str, data: bytes) -> tuple[Photo, bool]:
         """Store a photo; returns it and whether it is new (False: the same one came again)."""
@@ -172,13 +183,24 @@ class Photos:
             if earlier is not None:
                 await self.files.remove(stored_as)
                 return _photo(earlier), False
-            count = await connection.scalar(
-                select(func.count())
-                .select_from(photos)
-                .where(photos.c.complaint_id == complaint_id)
-            )
-            if (count or 0) >= MAX_PHOTOS:
-                raise PhotoRefused(409, f"a complaint may have at most {MAX_PHOTOS} photos")
+            count, total = (
+                await connection.execute(
+                    select(func.count(), func.coalesce(func.sum(photos.c.size), 0)).where(
+                        photos.c.complaint_id == complaint_id
+                    )
+                )
+            ).one()
+            if count >= self.max_count:
+                raise PhotoRefused(
+                    422, f"a complaint may have at most {self.max_count} photos; it has them"
+                )
+            if total + len(data) > self.max_total_bytes:
+                raise PhotoRefused(
+                    413,
+                    f"a complaint's photos may add up to at most "
+                    f"{self.max_total_bytes // (1024 * 1024)} MB; this one would pass that "
+                    f"({(total + len(data)) / (1024 * 1024):.1f} MB); send a smaller one",
+                )
             photo = Photo(uuid4().hex, complaint_id, stored_as, content_type, len(data), tx.now)
             await connection.execute(
                 insert(photos).values(

@@ -43,18 +43,25 @@ complaints = Table(
     Index("ix_complaints_submitted_at", "submitted_at"),
 )
 
+# Every personal field is sealed (AES-GCM, services/intake/contacts.py): the columns hold
+# ciphertext, never a name, number, address or openid as typed.
 contacts = Table(
     "contacts",
     metadata,
     Column("complaint_id", String(32), ForeignKey("complaints.id"), primary_key=True),
-    Column("name", String(50)),
-    Column("phone", String(20)),
-    Column("address", String(200)),
+    Column("name", Text),
+    Column("phone", Text),
+    Column("address", Text),
     # An Open311 client's email, and the WeChat user who submitted through the mini-program
     # (the key of "my complaints" and of the subscribe messages notify sends).
-    Column("email", String(254)),
-    Column("wechat_openid", String(64)),
-    Index("ix_contacts_wechat_openid", "wechat_openid"),
+    Column("email", Text),
+    Column("wechat_openid", Text),
+    # Which key sealed the row (a fingerprint); NULL for a row written before sealing,
+    # which intake seals when it starts.
+    Column("sealed_with", String(16)),
+    # A keyed digest of the openid, to find a user's complaints without opening any.
+    Column("openid_digest", String(64)),
+    Index("ix_contacts_openid_digest", "openid_digest"),
 )
 
 # Mini-program sign-ins (services/intake/wechat_session.py). The token itself is never
@@ -138,6 +145,18 @@ ratings = Table(
     Column("resolution", Integer, primary_key=True),
     Column("rating", String(24), nullable=False),
     Column("rated_at", UtcDateTime(), nullable=False),
+)
+
+# How many complaints each sender filed per window (services/intake/submission_limits.py).
+# ``subject`` names the kind of sender and a keyed digest of who it is, never the phone
+# number, openid or address itself.
+submission_counts = Table(
+    "submission_counts",
+    metadata,
+    Column("subject", String(80), primary_key=True),
+    Column("window_start", UtcDateTime(), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_submission_counts_window_start", "window_start"),
 )
 
 # Every service database also holds the outbox and the processed-event table.

@@ -11,8 +11,10 @@ from uuid import uuid4
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from services.intake.contacts import Contact, ContactSeal, add_contact
 from services.intake.domain import ComplaintIn, coarse, new_tracking_no
-from services.intake.store import complaint_views, complaints, contacts, idempotency_keys, timeline
+from services.intake.store import complaint_views, complaints, idempotency_keys, timeline
+from services.intake.submission_limits import Sender, SubmissionLimits
 from yijian.bus.outbox import ServiceDatabase, Transaction
 from yijian.contracts.events import ComplaintSubmitted, ReportedLocation
 
@@ -70,9 +72,17 @@ class Receipt:
 
 
 class Submissions:
-    def __init__(self, database: ServiceDatabase, categories: list[str]) -> None:
+    def __init__(
+        self,
+        database: ServiceDatabase,
+        categories: list[str],
+        seal: ContactSeal,
+        limits: SubmissionLimits | None = None,
+    ) -> None:
         self._database = database
         self._categories = categories
+        self._seal = seal
+        self._limits = limits
         self._vouchers: list[ChannelVoucher] = []
 
     def add(self, voucher: ChannelVoucher) -> None:
@@ -93,7 +103,10 @@ class Submissions:
         request: ComplaintIn,
         idempotency_key: str | None,
         channel_contact: ChannelContact | None = None,
+        client_ip: str | None = None,
     ) -> Receipt:
+        """Store the complaint and its event; ``SubmissionLimited`` when its sender is over a
+        limit (``client_ip`` is the network address it came from, when there is one)."""
         if request.category is not None and request.category not in self._categories:
             raise UnknownCategory(
                 f"unknown category {request.category!r}; known: {', '.join(self._categories)}"
@@ -113,6 +126,13 @@ class Submissions:
                         earlier = await self._earlier(tx, idempotency_key, fingerprint)
                         if earlier is not None:
                             return earlier
+                    if self._limits is not None:
+                        sender = Sender(
+                            ip=client_ip,
+                            phone=request.contact.phone if request.contact else None,
+                            openid=channel_contact.wechat_openid if channel_contact else None,
+                        )
+                        await self._limits.take(tx.connection, sender, tx.now)
                     return await self._store(
                         tx, request, idempotency_key, fingerprint, channel_contact
                     )
@@ -169,15 +189,17 @@ class Submissions:
             vouched.wechat_openid or vouched.email
         )
         if has_contact or where.address:
-            await tx.connection.execute(
-                insert(contacts).values(
-                    complaint_id=complaint_id,
+            await add_contact(
+                tx.connection,
+                self._seal,
+                complaint_id,
+                Contact(
                     name=contact.name if contact else None,
                     phone=contact.phone if contact else None,
                     address=where.address,
                     email=vouched.email,
                     wechat_openid=vouched.wechat_openid,
-                )
+                ),
             )
         await tx.connection.execute(
             insert(complaint_views).values(

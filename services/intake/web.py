@@ -2,7 +2,7 @@
 
 Only the files present at start-up are served, looked up by exact name in a table, so no
 path a client sends ever reaches the file system. The page runs no inline script and talks
-to nothing but this origin, and the Content-Security-Policy says exactly that.
+to nothing but this origin, and the kernel's Content-Security-Policy says exactly that.
 """
 
 from __future__ import annotations
@@ -21,25 +21,9 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-# blob: for previews of photos the citizen picked or fetched with their token.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' blob: data:",
-        "connect-src 'self'",
-        "manifest-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+# The security headers, the Content-Security-Policy among them, come from the kernel
+# (yijian.http.SecurityHeaders) for every response; only caching is this page's own.
 HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "geolocation=(self), camera=(self)",
     # No fingerprinted file names without a build step: revalidate every time (cheap, ETag).
     "Cache-Control": "no-cache",
 }

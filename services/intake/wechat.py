@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.intake.citizen_access import presented_tokens
+from services.intake.contacts import ContactSeal, contact_of
 from services.intake.domain import STATUS_LABELS, ComplaintIn
 from services.intake.internal_api import INTERNAL_PREFIX, service_token_guard
 from services.intake.store import complaint_views, complaints, contacts
@@ -85,8 +86,10 @@ class WeChatMiniProgram:
         *,
         database: ServiceDatabase,
         settings: Settings,
+        seal: ContactSeal,
     ) -> None:
         self._database = database
+        self._seal = seal
         appid, secret = settings.wechat_appid, settings.wechat_secret
         self._login: WeChatLogin | None = None
         if appid and secret:
@@ -147,7 +150,7 @@ class WeChatMiniProgram:
             found = await connection.scalar(
                 select(contacts.c.complaint_id).where(
                     contacts.c.complaint_id == complaint_id,
-                    contacts.c.wechat_openid == openid,
+                    contacts.c.openid_digest.in_(self._seal.openid_digests(openid)),
                 )
             )
         return found is not None
@@ -210,7 +213,7 @@ class WeChatMiniProgram:
                         )
                         .join(contacts, contacts.c.complaint_id == complaints.c.id)
                         .join(complaint_views, complaint_views.c.complaint_id == complaints.c.id)
-                        .where(contacts.c.wechat_openid == openid)
+                        .where(contacts.c.openid_digest.in_(self._seal.openid_digests(openid)))
                         .order_by(complaints.c.submitted_at.desc(), complaints.c.id.desc())
                         .limit(limit)
                     )
@@ -247,12 +250,8 @@ class WeChatMiniProgram:
             send time and keeps only ``citizen:<complaint_id>``.
             """
             async with self._database.engine.connect() as connection:
-                openid = await connection.scalar(
-                    select(contacts.c.wechat_openid).where(
-                        contacts.c.complaint_id == complaint_id,
-                        contacts.c.wechat_openid.is_not(None),
-                    )
-                )
+                contact = await contact_of(connection, self._seal, complaint_id)
+            openid = contact.wechat_openid if contact else None
             if openid is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no WeChat user filed this")
             return RecipientOut(openid=openid)

@@ -35,7 +35,8 @@ def build_router(database: ServiceDatabase) -> APIRouter:
         responses={404: {"description": "No such delivery"}, 409: {"description": "Not dead"}},
     )
     async def retry_delivery(
-        delivery_id: Annotated[int, Path(ge=1)],
+        # Bounded as the database's 64-bit ids are: a larger number is a 422, not an overflow.
+        delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     ) -> DeliveryRecord:
         """Put a dead delivery back in the queue; the next tick sends it."""
         async with database.transaction() as tx:

@@ -87,6 +87,8 @@ class NotifyService:
             database=self.database,
             channels=channels,
             max_attempts=settings.notify_max_attempts,
+            citizen_daily_cap=settings.notify_citizen_messages_per_day,
+            capped_channels={WEBHOOK, WECHAT},
         )
         self.router = build_router(self.database)
 

@@ -35,6 +35,11 @@ class OutboundMessage:
     tracking_no: str
     event_id: str
 
+    @property
+    def message_id(self) -> str:
+        """The same for every attempt at one delivery: receivers de-duplicate on it."""
+        return f"{self.event_id}/{self.recipient_key}"
+
 
 class Channel(Protocol):
     async def send(self, message: OutboundMessage) -> None:
@@ -63,7 +68,8 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` over ``{timestamp}.{body}``.
 
     The timestamp is inside the MAC so a captured request cannot be replayed later with a
-    fresh header; receivers should also reject timestamps far from their own clock.
+    fresh header; receivers also reject timestamps far from their own clock and ids they
+    have seen (``services.notify.webhook_receiver``).
     """
     digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return f"sha256={digest.hexdigest()}"
@@ -99,6 +105,7 @@ class WebhookChannel:
     async def send(self, message: OutboundMessage) -> None:
         body = json.dumps(
             {
+                "id": message.message_id,
                 "recipient": message.recipient_key,
                 "template": message.template,
                 "text": message.text,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.store import DeliveryStatus, deliveries
@@ -98,6 +98,35 @@ async def mark_sent(
         update(deliveries)
         .where(deliveries.c.id == delivery_id)
         .values(status=DeliveryStatus.SENT.value, attempts=attempts, sent_at=now)
+    )
+
+
+async def sent_since(connection: AsyncConnection, recipient_key: str, since: datetime) -> int:
+    """How many messages ``recipient_key`` was sent from ``since`` on."""
+    count = await connection.scalar(
+        select(func.count())
+        .select_from(deliveries)
+        .where(
+            deliveries.c.recipient_key == recipient_key,
+            deliveries.c.status == DeliveryStatus.SENT.value,
+            deliveries.c.sent_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def mark_suppressed(
+    connection: AsyncConnection, delivery_id: int, reason: str, now: datetime
+) -> None:
+    """Record that a delivery will not be sent (over its recipient's daily cap)."""
+    await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(
+            status=DeliveryStatus.SUPPRESSED.value,
+            last_error=reason[:ERROR_LIMIT],
+            next_attempt_at=now,
+        )
     )
 
 

@@ -7,14 +7,18 @@ becomes due again later, and tests reach "later" by moving a fake clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify import delivery_log
 from services.notify.channels import Channel, OutboundMessage
 from services.notify.delivery_log import DeliveryRecord
+from services.notify.store import CITIZEN_PREFIX
 from yijian.bus.outbox import ServiceDatabase
 from yijian.metrics import DELIVERIES
 
@@ -25,6 +29,13 @@ MAX_RETRY = timedelta(hours=1)
 # How long a claimed delivery is hidden from other senders; longer than any send can take
 # (channels time out well before), short enough that a crashed sender's work resumes soon.
 LEASE = timedelta(minutes=5)
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_day_start(now: datetime) -> datetime:
+    """The last midnight in Beijing, as a UTC instant: a citizen's "day" is their own."""
+    local = now.astimezone(BEIJING)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -48,6 +59,8 @@ class Sender:
         channels: Mapping[str, Channel],
         max_attempts: int,
         batch: int = 50,
+        citizen_daily_cap: int = 0,
+        capped_channels: Collection[str] = (),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -55,21 +68,57 @@ class Sender:
         self._channels = channels
         self._max_attempts = max_attempts
         self._batch = batch
+        # Text messages and WeChat notices reach a citizen's phone, and each costs money:
+        # however many events a complaint sees in a day, its citizen gets at most this
+        # many (0: no cap). Staff duty lines are never capped: a suppressed 督办 notice
+        # would defeat the deadlines the whole system exists to hold.
+        self._citizen_daily_cap = citizen_daily_cap
+        self._capped_channels = frozenset(capped_channels)
 
     async def send_due(self) -> int:
         """Try every delivery due now (up to a batch); returns how many were tried."""
         now = self._database.clock.now()
         claimed: list[DeliveryRecord] = []
+        suppressed = 0
         async with self._database.transaction() as tx:
+            taken: Counter[str] = Counter()  # sends to each recipient decided in this batch
             for record in await delivery_log.due_deliveries(tx.connection, now, self._batch):
-                if await delivery_log.claim(tx.connection, record.id, now, now + LEASE):
-                    claimed.append(record)
+                if not await delivery_log.claim(tx.connection, record.id, now, now + LEASE):
+                    continue
+                if await self._over_cap(tx.connection, record, now, taken[record.recipient_key]):
+                    await delivery_log.mark_suppressed(
+                        tx.connection,
+                        record.id,
+                        f"not sent: the recipient's cap of {self._citizen_daily_cap} "
+                        "messages a day was reached",
+                        now,
+                    )
+                    DELIVERIES.labels(record.channel, "suppressed").inc()
+                    log.info("delivery suppressed", delivery_id=record.id, channel=record.channel)
+                    suppressed += 1
+                    continue
+                taken[record.recipient_key] += 1
+                claimed.append(record)
         if not claimed:
-            return 0
+            return suppressed
         # Concurrent sends: one slow receiver must not hold back the rest of the batch.
         errors = await asyncio.gather(*(self._attempt(record) for record in claimed))
         await self._settle(claimed, errors)
-        return len(claimed)
+        return len(claimed) + suppressed
+
+    async def _over_cap(
+        self, connection: AsyncConnection, record: DeliveryRecord, now: datetime, taken: int
+    ) -> bool:
+        if (
+            self._citizen_daily_cap <= 0
+            or record.channel not in self._capped_channels
+            or not record.recipient_key.startswith(CITIZEN_PREFIX)
+        ):
+            return False
+        sent = await delivery_log.sent_since(
+            connection, record.recipient_key, beijing_day_start(now)
+        )
+        return sent + taken >= self._citizen_daily_cap
 
     async def _attempt(self, record: DeliveryRecord) -> str | None:
         channel = self._channels.get(record.channel)

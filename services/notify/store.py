@@ -72,6 +72,8 @@ deliveries = Table(
     # A re-delivered or replayed event must never message the same person twice.
     UniqueConstraint("event_id", "recipient_key", name="uq_deliveries_event_recipient"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+    # What one recipient was sent today, for the daily cap (sending.py).
+    Index("ix_deliveries_recipient_sent", "recipient_key", "sent_at"),
 )
 
 
@@ -79,6 +81,7 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     DEAD = "dead"
+    SUPPRESSED = "suppressed"  # over the recipient's daily cap: recorded, never sent
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,13 @@ async def recipients_of(connection: AsyncConnection, org_code: str) -> list[Reci
     ]
 
 
+CITIZEN_PREFIX = "citizen:"
+
+
 def citizen_key(complaint_id: str) -> str:
     # The real phone/WeChat lookup happens at send time in a later issue; the key itself
     # names only the complaint, so no personal data is ever copied into notify.
-    return f"citizen:{complaint_id}"
+    return f"{CITIZEN_PREFIX}{complaint_id}"
 
 
 async def subscribe_citizen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -14,6 +15,7 @@ from services.routing.dashboard import build_dashboard_router
 from services.routing.handlers import handlers
 from services.routing.intake_client import IntakeClient, IntakeLink
 from services.routing.sessions import StaffSessions
+from services.routing.sign_in_guard import SignInGuard
 from services.routing.store import metadata
 from services.routing.users import StaffDirectory
 from services.routing.workbench import build_workbench
@@ -60,7 +62,17 @@ class RoutingService:
         ]
         self.users = StaffDirectory(engine, clock, jurisdiction)
         self.audit = AuditLog(self.database)
-        self.sessions = StaffSessions(self.database, tokens, self.users, jurisdiction, self.audit)
+        self.sign_in_guard = SignInGuard(
+            engine,
+            clock,
+            settings.auth_secret_value(),
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_ip,
+            window=timedelta(minutes=settings.login_lockout_minutes),
+        )
+        self.sessions = StaffSessions(
+            self.database, tokens, self.users, jurisdiction, self.audit, self.sign_in_guard
+        )
         # Every staff route checks the token and, for a signed-in one, its session.
         self.current_staff = self.sessions.staff
         # Connected to intake by the composition root (in process when all-in-one).

@@ -1,13 +1,13 @@
 """The audit log: every staff action, sign-in and contact reveal, with its outcome.
 
 Append-only by construction: ``append`` is the only code that touches the table, and it
-only inserts. An action that changes a case is audited inside the same transaction, so the
-log never claims a change that did not commit; a refused action is audited on its own.
-The log holds who, where, what and how it ended — never a citizen's details or the text
-staff typed.
+only inserts; the database refuses updates and deletes (triggers from the migration). An
+action that changes a case is audited inside the same transaction, so the log never claims a
+change that did not commit; a refused action is audited on its own. The log holds who,
+where, what and how it ended — never a citizen's details or the text staff typed.
 
-Hash-chaining (each row carrying a digest of its predecessor, so a deleted or edited row
-shows) belongs in ``append``: it is the single place rows are written.
+Each entry is chained to the one before (``audit_chain``): ``yijian audit verify`` walks
+the chain and names the first row changed, inserted or deleted.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastapi import Request
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.routing.audit_chain import entry_hash, last_entry, lock_for_append
 from services.routing.store import audit_log
 from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
@@ -57,19 +58,28 @@ class AuditLog:
         request: str,
         complaint_id: str | None = None,
     ) -> None:
-        """Append one entry inside the caller's transaction."""
-        await connection.execute(
-            insert(audit_log).values(
-                at=self._database.clock.now(),
-                username=actor.username[:64],
-                org_code=actor.org_code,
-                role=actor.role,
-                action=action,
-                complaint_id=complaint_id,
-                outcome=outcome[:40],
-                request_id=request,
-            )
-        )
+        """Append one entry inside the caller's transaction, chained to the last one.
+
+        The append lock is held until that transaction ends, so the id and the parent are
+        taken together and two writers can never fork the chain.
+        """
+        await lock_for_append(connection)
+        last_id, prev_hash = await last_entry(connection)
+        entry: dict[str, object] = {
+            # Chosen here, under the lock, rather than by the database: the hash covers it,
+            # and the row is never updated after it is written.
+            "id": last_id + 1,
+            "at": self._database.clock.now(),
+            "username": actor.username[:64],
+            "org_code": actor.org_code,
+            "role": actor.role,
+            "action": action,
+            "complaint_id": complaint_id,
+            "outcome": outcome[:40],
+            "request_id": request,
+            "prev_hash": prev_hash,
+        }
+        await connection.execute(insert(audit_log).values(**entry, hash=entry_hash(entry)))
 
     async def record(
         self,

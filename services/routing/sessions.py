@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 
 from services.routing.access import org_ref
 from services.routing.audit import Actor, AuditLog, request_id
+from services.routing.sign_in_guard import SignInGuard
 from services.routing.store import staff_sessions, staff_users
 from services.routing.users import (
     MAX_PASSWORD_LENGTH,
@@ -29,6 +30,7 @@ from services.routing.users import (
 )
 from yijian.auth import SESSION_COOKIE, StaffTokens, StaffUser
 from yijian.bus.outbox import ServiceDatabase
+from yijian.http import served_over_tls
 from yijian.jurisdiction import Jurisdiction
 
 StaffCheck = Callable[..., Awaitable[StaffUser]]
@@ -58,8 +60,10 @@ class StaffSessions:
         directory: StaffDirectory,
         jurisdiction: Jurisdiction,
         audit: AuditLog,
+        guard: SignInGuard,
     ) -> None:
         self._database = database
+        self._guard_sign_in = guard
         self._tokens = tokens
         self._directory = directory
         self._jurisdiction = jurisdiction
@@ -140,18 +144,37 @@ class StaffSessions:
         router = APIRouter(prefix="/api/v1/staff", tags=["staff session"])
         SignedIn = Annotated[StaffUser, Depends(self.signed_in)]
 
-        @router.post("/login")
+        @router.post("/login", responses={401: {}, 429: {}})
         async def login(body: LoginIn, request: Request, response: Response) -> dict[str, Any]:
-            """Sign in. The token comes back in the body and as an HttpOnly cookie."""
+            """Sign in. The token comes back in the body and as an HttpOnly cookie.
+
+            Too many failures for the account or from the address within the lockout window
+            answer 429 with Retry-After, whatever the password.
+            """
             request_ref = request_id(request)
+            # Behind the gateway uvicorn takes the client from X-Forwarded-For (it trusts
+            # the loopback proxy), so this is the browser's address, not the gateway's.
+            address = request.client.host if request.client else None
+            locked = await self._guard_sign_in.lockout(body.username, address)
+            if locked is not None:
+                await self._audit.record(
+                    Actor(body.username, None, None), "login", "locked", request_ref
+                )
+                raise HTTPException(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    locked.reason,
+                    headers={"Retry-After": str(locked.retry_after)},
+                )
             account = None
             if _valid_username(body.username):
                 account = await self._directory.authenticate(body.username, body.password)
             if account is None:
+                await self._guard_sign_in.failed(body.username, address)
                 await self._audit.record(
                     Actor(body.username, None, None), "login", "failed", request_ref
                 )
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, WRONG_CREDENTIALS)
+            await self._guard_sign_in.succeeded(account.username)
             token, csrf, expires_at = await self.open(account)
             await self._audit.record(
                 Actor(account.username, account.org_code, account.role.value),
@@ -164,7 +187,8 @@ class StaffSessions:
                 token,
                 max_age=int(self._tokens.ttl.total_seconds()),
                 path="/",
-                secure=request.url.scheme == "https",
+                # Behind the gateway or an ingress TLS ends before us: trust its header.
+                secure=served_over_tls(request.scope),
                 httponly=True,
                 samesite="strict",
             )
@@ -184,7 +208,13 @@ class StaffSessions:
                 await self.end(staff.session_id)
             await self._audit.record(Actor.of(staff), "logout", "ok", request_id(request))
             response = Response(status_code=status.HTTP_204_NO_CONTENT)
-            response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+            response.delete_cookie(
+                SESSION_COOKIE,
+                path="/",
+                secure=served_over_tls(request.scope),
+                httponly=True,
+                samesite="strict",
+            )
             return response
 
         @router.get("/me")

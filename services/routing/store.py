@@ -133,8 +133,23 @@ audit_log = Table(
     Column("complaint_id", String(32)),
     Column("outcome", String(40), nullable=False),
     Column("request_id", String(64), nullable=False),
+    # The hash chain (services/routing/audit_chain.py): the previous entry's hash, and this
+    # entry's own over its content and that previous hash.
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
     Index("ix_audit_complaint", "complaint_id"),
     Index("ix_audit_at", "at"),
+)
+
+# Failed staff sign-ins, for the lockout (services/routing/sign_in_guard.py). ``subject``
+# is a keyed digest of the account or the client's address, not the name or address itself.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(80), nullable=False),
+    Column("failed_at", UtcDateTime(), nullable=False),
+    Index("ix_sign_in_failures_subject", "subject", "failed_at"),
 )
 
 # Every service database also holds the outbox and the processed-event table.

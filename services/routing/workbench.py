@@ -1,7 +1,7 @@
 """The staff workbench: the ``/staff`` page, its inbox and case views, and contact reveals.
 
-The page is plain HTML, CSS and JavaScript modules from ``web/``, served with a Content
-Security Policy that allows no inline script and nothing from another origin. Other staff
+The page is plain HTML, CSS and JavaScript modules from ``web/``, served under the kernel's
+Content Security Policy, which allows no inline script and nothing from another origin. Other staff
 pages (the county dashboard) reuse ``page_response`` and the session module
 ``/staff/assets/session.js``.
 """
@@ -37,23 +37,11 @@ _MEDIA_TYPES = {
     "svg": "image/svg+xml",
     "png": "image/png",
 }
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def page_response(name: str) -> Response:
-    """A page from ``web/`` with the workbench's security headers; never cached."""
+    """A page from ``web/``, never cached (the kernel adds the security headers)."""
     response = FileResponse(WEB / name, media_type="text/html; charset=utf-8")
-    response.headers.update(_SECURITY_HEADERS)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -99,7 +87,6 @@ def build_workbench(
         if not _ASSET.match(name) or not path.is_file():
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
         response = FileResponse(path, media_type=_MEDIA_TYPES[name.rsplit(".", 1)[1]])
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
         return response
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from services.intake.photos import MAX_PHOTO_BYTES
-from tests.conftest import Harness
+from tests.conftest import MONDAY_MORNING, Harness, start_harness, stop_harness
+from yijian.clock import FakeClock
 
 
 def jpeg(size: int = 2048) -> bytes:
@@ -143,7 +144,7 @@ async def test_at_most_four_photos_and_the_same_photo_twice_is_one(harness: Harn
     for _ in range(3):
         assert (await upload(harness, complaint, jpeg()))[0] == 201
     status, body = await upload(harness, complaint, jpeg())
-    assert status == 409
+    assert status == 422
     assert "4 photos" in str(body["detail"])
     assert len((await harness.view(complaint))["photos"]) == 4
     assert len(stored_files(harness)) == 4  # the duplicate and the refused fifth left nothing
@@ -197,3 +198,20 @@ async def test_a_photo_needs_the_photo_field(harness: Harness) -> None:
         headers=harness.citizen(complaint),
     )
     assert response.status_code == 422
+
+
+async def test_a_complaints_photos_are_bounded_in_total_size(tmp_path: Path) -> None:
+    harness = await start_harness(
+        tmp_path, FakeClock(MONDAY_MORNING), photo_bytes_per_complaint=1024 * 1024
+    )
+    try:
+        complaint = (await harness.submit())["id"]
+        assert (await upload(harness, complaint, jpeg(600 * 1024)))[0] == 201
+        status, body = await upload(harness, complaint, jpeg(600 * 1024))
+        assert status == 413
+        assert "add up to at most 1 MB" in str(body["detail"])
+        assert len((await harness.view(complaint))["photos"]) == 1
+        assert len(stored_files(harness)) == 1  # the refused one left no file behind
+        assert (await upload(harness, complaint, jpeg(300 * 1024)))[0] == 201
+    finally:
+        await stop_harness(harness)

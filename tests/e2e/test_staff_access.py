@@ -14,6 +14,7 @@ import pytest
 
 from services.routing.users import Role
 from tests.conftest import Harness
+from yijian.auth import key_id
 
 PASSWORD = "correct horse battery"
 ACTIONS: list[tuple[str, dict[str, Any] | None]] = [
@@ -135,8 +136,11 @@ async def test_a_township_sees_only_its_own_villages(harness: Harness) -> None:
     assert ids(county.json()) == [complaint]
 
 
-def _token(claims: dict[str, Any], key: str, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, key, algorithm=algorithm)
+def _token(
+    claims: dict[str, Any], key: str, algorithm: str = "HS256", kid: str | None = None
+) -> str:
+    """Signed outside StaffTokens; names the key ``key`` (or ``kid``) the way StaffTokens does."""
+    return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid or key_id(key)})
 
 
 @pytest.mark.filterwarnings("ignore:The HMAC key")  # the HS512 forgery's key is short
@@ -152,7 +156,9 @@ async def test_expired_forged_and_other_algorithm_tokens_are_401(harness: Harnes
         "expired": expired,
         "wrong key": _token(good, "not-the-secret-but-just-as-long-as-it"),
         "HS512": _token(good, secret, "HS512"),
-        "none": jwt.encode(good, "", algorithm="none"),
+        "none": jwt.encode(good, "", algorithm="none", headers={"kid": key_id(secret)}),
+        "no key id": jwt.encode(good, secret, algorithm="HS256"),
+        "wrong key, current key id": _token(good, "not-the-secret-but-long", kid=key_id(secret)),
         "no org": _token({"sub": "x", "exp": now + 3600}, secret),
         "garbage": "not.a.token",
     }

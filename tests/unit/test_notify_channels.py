@@ -61,6 +61,7 @@ async def test_webhook_posts_signed_json() -> None:
     assert timestamp == str(int(clock.now().timestamp()))
     assert verify(SECRET, timestamp, request.content, request.headers[SIGNATURE_HEADER])
     assert json.loads(request.content) == {
+        "id": f"{MESSAGE.event_id}/{MESSAGE.recipient_key}",
         "recipient": MESSAGE.recipient_key,
         "template": MESSAGE.template,
         "text": MESSAGE.text,

@@ -11,6 +11,8 @@ export class ApiError extends Error {
 const NETWORK_TROUBLE = "网络连接不稳定，请稍后重试";
 
 function reason(status, body) {
+  // The server's reason for a limit is in English; the citizen needs to know to wait.
+  if (status === 429) return "提交过于频繁，请稍后再试";
   const detail = body && body.detail;
   if (Array.isArray(detail)) {
     return detail.map((item) => item.msg || String(item)).join("；");
