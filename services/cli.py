@@ -32,6 +32,7 @@ from services.routing.users import (
     StaffAccount,
     StaffDirectory,
 )
+from services.simulator.command import simulate
 from yijian.bus.kafka import KafkaEventLog
 from yijian.bus.kafka.admin import TopicAdmin
 from yijian.bus.protocol import DeadLetterStore
@@ -57,6 +58,7 @@ kafka = typer.Typer(help="The Kafka cluster of the production transport.", no_ar
 app.add_typer(kafka, name="kafka")
 audit = typer.Typer(help="The staff audit log.", no_args_is_help=True)
 app.add_typer(audit, name="audit")
+app.command()(simulate)
 
 
 @app.command()
