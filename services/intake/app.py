@@ -97,7 +97,7 @@ class IntakeService:
                 self.citizen_access,
                 self.photos,
                 Ratings(self.database, policy.max_reopens),
-                LookupGuard(clock),
+                LookupGuard(self.database, settings.secret_value("contact_key")),
                 policy.categories_named(),
                 self.seal,
             )

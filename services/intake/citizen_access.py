@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections import OrderedDict
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +22,13 @@ from typing import Protocol
 
 from fastapi import HTTPException, Request, status
 
-from yijian.clock import Clock
+from services.intake.submission_limits import (
+    count_one,
+    give_back_one,
+    keyed_digest,
+    window_start,
+)
+from yijian.bus.outbox import ServiceDatabase
 
 NOT_FOUND = "no complaint with this id"
 TOKEN_HEADER = "X-Citizen-Token"  # noqa: S105 (a header name)
@@ -106,44 +112,55 @@ class CitizenAccess:
         return own_complaint
 
 
+@dataclass(frozen=True)
+class LookupAttempt:
+    """One counted attempt at a tracking number; ``retry_after`` is set when over the limit."""
+
+    subject: str
+    window_start: datetime
+    retry_after: int | None
+
+
 class LookupGuard:
     """Bounds guessing the last four phone digits of a tracking number.
 
     Ten thousand combinations are few, so each tracking number (existing or not: counting
-    only real ones would itself be an oracle) gets ``attempts`` failures per ``window``.
-    Kept in memory: a restart or another replica grants a few more guesses, which still
-    leaves a brute force needing hundreds of restarts.
+    only real ones would itself be an oracle) gets ``attempts`` misses per ``window``.
+
+    The counts are rows in intake's database, kept by the same counter as the submission
+    limits (``submission_limits.count_one``), so every replica and a restarted process see
+    them. Each attempt takes a count *before* the lookup and a hit gives it back, so racing
+    guesses cannot slip between a check and a count. Windows are fixed, as the submission
+    limits' are: across a boundary a guesser gets at most twice the attempts, which still
+    leaves ten thousand combinations days of work.
     """
 
     def __init__(
         self,
-        clock: Clock,
+        database: ServiceDatabase,
+        secret: str,
         attempts: int = 5,
         window: timedelta = timedelta(minutes=15),
-        capacity: int = 10_000,
     ) -> None:
-        self._clock = clock
+        self._database = database
+        # Derived, so this key can never open or sign anything else.
+        self._key = hmac.new(secret.encode(), b"yijian lookup guard v1", hashlib.sha256).digest()
         self._attempts = attempts
         self._window = window
-        self._capacity = capacity
-        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
 
-    def retry_after(self, tracking_no: str) -> int | None:
-        """Seconds until this tracking number may be tried again; None when it may now."""
-        recent = self._recent(tracking_no)
-        if len(recent) < self._attempts:
-            return None
-        wait = recent[0] + self._window - self._clock.now()
-        return max(1, int(wait.total_seconds()) + 1)
+    async def attempt(self, tracking_no: str) -> LookupAttempt:
+        """Count one attempt at ``tracking_no``; when over the limit, do not look it up."""
+        now = self._database.clock.now()
+        start = window_start(now, self._window)
+        subject = f"lookup:{keyed_digest(self._key, 'lookup', tracking_no)}"
+        async with self._database.engine.begin() as connection:
+            count = await count_one(connection, subject, start)
+        retry_after = None
+        if count > self._attempts:
+            retry_after = max(1, math.ceil((start + self._window - now).total_seconds()))
+        return LookupAttempt(subject, start, retry_after)
 
-    def failed(self, tracking_no: str) -> None:
-        recent = self._recent(tracking_no)
-        recent.append(self._clock.now())
-        self._failures[tracking_no] = recent
-        self._failures.move_to_end(tracking_no)
-        while len(self._failures) > self._capacity:
-            self._failures.popitem(last=False)
-
-    def _recent(self, tracking_no: str) -> list[datetime]:
-        since = self._clock.now() - self._window
-        return [at for at in self._failures.get(tracking_no, []) if at > since]
+    async def found(self, attempt: LookupAttempt) -> None:
+        """The attempt was right: only misses count against the tracking number."""
+        async with self._database.engine.begin() as connection:
+            await give_back_one(connection, attempt.subject, attempt.window_start)

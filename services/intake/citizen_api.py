@@ -108,12 +108,12 @@ def build_citizen_router(
         """Find a complaint again: its tracking number and the last four digits of the phone
         given with it. Any mismatch is the same 404; five misses for one tracking number
         within 15 minutes are 429 with Retry-After, whether or not the number exists."""
-        wait = guard.retry_after(body.tracking_no)
-        if wait is not None:
+        attempt = await guard.attempt(body.tracking_no)
+        if attempt.retry_after is not None:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,
                 "too many attempts for this tracking number; try again later",
-                headers={"Retry-After": str(wait)},
+                headers={"Retry-After": str(attempt.retry_after)},
             )
         async with database.engine.connect() as connection:
             row = (
@@ -127,8 +127,8 @@ def build_citizen_router(
             contact = await contact_of(connection, seal, row.id) if row else None
         digits = _digits(contact.phone if contact else None)
         if row is None or len(digits) < 4 or not digits.endswith(body.phone_last4):
-            guard.failed(body.tracking_no)
             raise HTTPException(status.HTTP_404_NOT_FOUND, _NO_MATCH)
+        await guard.found(attempt)
         response.headers["Cache-Control"] = "no-store"
         return LookupOut(
             id=row.id,

@@ -5,7 +5,8 @@ settings, with the complaint id and the field's name as associated data, so a se
 copied into another row or column does not open. The row records which key sealed it
 (``sealed_with``, a fingerprint of the key, never the key), so keys can rotate: the new key
 becomes ``YIJIAN_CONTACT_KEY``, the old one moves to ``YIJIAN_CONTACT_PREVIOUS_KEYS``, and
-``reseal`` (run when intake starts) moves every row to the current key.
+``reseal`` (run when intake starts) moves every row to the current key. The WeChat
+sessions seal their openid with this same seal (services/intake/wechat_session.py).
 
 Finding a user's complaints needs no decryption: ``openid_digest`` is a keyed digest
 (HMAC-SHA256) of the openid. Looking up by tracking number and the phone's last four digits
@@ -48,6 +49,8 @@ class Contact:
     address: str | None = None
     email: str | None = None
     wechat_openid: str | None = None
+    # Not sealed: a choice about the fields above, which says nothing about who made it.
+    conceal_from_village: bool = False
 
     @property
     def is_empty(self) -> bool:
@@ -93,16 +96,16 @@ class ContactSeal:
     def key_id(self) -> str:
         return self._current.id
 
-    def seal(self, complaint_id: str, field: str, value: str | None) -> str | None:
+    def seal(self, row_id: str, field: str, value: str | None) -> str | None:
+        """``value`` sealed for one row and field: a complaint id here, the session token's
+        digest for the WeChat sessions (services/intake/wechat_session.py)."""
         if value is None:
             return None
         nonce = os.urandom(_NONCE)
-        sealed = self._current.aead.encrypt(nonce, value.encode(), _context(complaint_id, field))
+        sealed = self._current.aead.encrypt(nonce, value.encode(), _context(row_id, field))
         return base64.urlsafe_b64encode(nonce + sealed).decode()
 
-    def open(
-        self, complaint_id: str, field: str, sealed: str | None, key_id: str | None
-    ) -> str | None:
+    def open(self, row_id: str, field: str, sealed: str | None, key_id: str | None) -> str | None:
         """The plain value; ``key_id`` None means a row written before sealing began."""
         if sealed is None or key_id is None:
             return sealed
@@ -114,7 +117,7 @@ class ContactSeal:
             )
         raw = base64.urlsafe_b64decode(sealed.encode())
         try:
-            plain = key.aead.decrypt(raw[:_NONCE], raw[_NONCE:], _context(complaint_id, field))
+            plain = key.aead.decrypt(raw[:_NONCE], raw[_NONCE:], _context(row_id, field))
         except InvalidTag as error:
             raise ContactKeyMissing(f"a sealed {field} does not open: altered or moved") from error
         return plain.decode()
@@ -135,15 +138,18 @@ class ContactSeal:
         values["openid_digest"] = (
             self.openid_digest(contact.wechat_openid) if contact.wechat_openid else None
         )
+        values["conceal_from_village"] = contact.conceal_from_village
         return values
 
     def opened(self, complaint_id: str, row: Any) -> Contact:
-        """A ``contacts`` row (every sealed field and ``sealed_with``) opened."""
+        """A ``contacts`` row (every sealed field, ``sealed_with`` and the village choice)
+        opened."""
         return Contact(
             **{
                 field: self.open(complaint_id, field, getattr(row, field), row.sealed_with)
                 for field in SEALED_FIELDS
-            }
+            },
+            conceal_from_village=bool(row.conceal_from_village),
         )
 
 
@@ -203,8 +209,8 @@ async def reseal(engine: AsyncEngine, seal: ContactSeal) -> int:
                 changed += 1
 
 
-def _context(complaint_id: str, field: str) -> bytes:
-    return f"{complaint_id}\x00{field}".encode()
+def _context(row_id: str, field: str) -> bytes:
+    return f"{row_id}\x00{field}".encode()
 
 
 def _digest(key: bytes, value: str) -> str:

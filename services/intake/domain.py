@@ -53,6 +53,13 @@ class ContactIn(BaseModel):
 
     name: str | None = Field(default=None, max_length=50)
     phone: str | None = Field(default=None, max_length=20)
+    conceal_from_village: bool = Field(
+        default=False,
+        description="不向所在村(社区)透露我的身份: staff of a village or community never see "
+        "the contact or the address text, not even masked, and may not reveal them; the "
+        "township and the county platform still may (audited). For complaints about the "
+        "village committee itself.",
+    )
 
     @field_validator("phone")
     @classmethod

@@ -50,6 +50,7 @@ class ComplaintRecord(BaseModel):
     submitted_at: datetime
     location: PlaceOut
     contact: ContactOut | None
+    conceal_from_village: bool
     photos: list[PhotoOut]
     rating: str | None
 
@@ -84,13 +85,16 @@ def build_internal_router(photos: Photos, internal_token: str, seal: ContactSeal
 
         ``{id, tracking_no, description, category, urgency, channel, submitted_at,
         location: {grid_code, village_code, lat, lon, address}, contact: {name, phone} | null,
-        photos: [{id, content_type, size, url}], rating}``
+        conceal_from_village, photos: [{id, content_type, size, url}], rating}``
 
         - ``location`` has exactly one of grid_code, village_code or lat+lon, as submitted;
           lat/lon are exact here (events carry them rounded). ``address`` is the citizen's
           own words about the place and counts as personal data.
         - ``contact`` is null when the citizen left neither name nor phone. **Personal data:
           mask it unless the viewer's role allows.**
+        - ``conceal_from_village`` is true when the citizen asked that their village
+          (community) never learn who they are: **staff at village level must get neither
+          ``contact`` nor ``location.address``, not even masked.**
         - ``photos[].url`` is this API's photo route (service token again).
         - ``rating`` is the citizen's latest verdict: satisfied, basically_satisfied,
           unsatisfied, or null.
@@ -126,6 +130,7 @@ def build_internal_router(photos: Photos, internal_token: str, seal: ContactSeal
                 address=contact.address,
             ),
             contact=ContactOut(name=contact.name, phone=contact.phone) if has_contact else None,
+            conceal_from_village=contact.conceal_from_village,
             photos=[PhotoOut.of(photo, INTERNAL_PREFIX) for photo in attached],
             rating=rating,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import APIRouter, Request
@@ -21,6 +22,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from services.intake.open311_catalog import Attribute, Catalog, Service
+from services.intake.open311_form import new_request
 from services.intake.open311_format import (
     Document,
     Format,
@@ -29,12 +31,7 @@ from services.intake.open311_format import (
     parse_format,
     respond,
 )
-from services.intake.open311_requests import (
-    new_request,
-    parse_query,
-    request_document,
-    select_requests,
-)
+from services.intake.open311_requests import parse_query, request_document, select_requests
 from services.intake.submission import Submissions, UnknownCategory
 from services.intake.submission_limits import SubmissionLimited
 from yijian.bus.outbox import ServiceDatabase
@@ -188,8 +185,10 @@ async def _form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in {"application/x-www-form-urlencoded", "multipart/form-data", ""}:
         raise Open311Error(400, "send the fields form-encoded (application/x-www-form-urlencoded)")
-    fields = _params(request.query_params.multi_items())
-    if kind:
+    fields = _params(_strict_pairs(request.scope.get("query_string", b""), "the query string"))
+    if kind == "application/x-www-form-urlencoded":
+        fields.update(_params(_strict_pairs(await request.body(), "the form")))
+    elif kind:
         try:
             form = await request.form(max_files=0, max_fields=_MAX_FIELDS)
         except Exception as error:  # malformed bodies, too many fields, file parts
@@ -202,6 +201,22 @@ async def _form(request: Request) -> dict[str, str]:
             raise Open311Error(400, "file uploads are not supported; media_url is ignored")
         fields.update(_params((name, str(value)) for name, value in items))
     return fields
+
+
+def _strict_pairs(encoded: bytes, where: str) -> list[tuple[str, str]]:
+    """Percent-encoded name=value pairs, decoded as UTF-8 or refused.
+
+    Starlette's own parser turns bytes that are not UTF-8 (half a surrogate pair encoded
+    on its own among them) into U+FFFD without a word; what people type must be stored as
+    sent or refused with a reason (yijian/text.py), so they are refused here.
+    """
+    try:
+        text = encoded.decode("ascii")
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise Open311Error(
+            400, f"{where} is not percent-encoded UTF-8: encode each field's text as UTF-8"
+        ) from None
 
 
 def _params(items: Iterable[tuple[str, str]]) -> dict[str, str]:

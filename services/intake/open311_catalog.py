@@ -88,9 +88,20 @@ GRID_CODE = Attribute(
     datatype_description="15 位数字，见 GET /api/v1/jurisdictions",
     order=3,
 )
-# Every category takes the same extra fields: urgency changes the deadlines, and the two
-# codes are the places Open311's lat/long and address cannot name.
-_ATTRIBUTES = (URGENCY, VILLAGE_CODE, GRID_CODE)
+CONCEAL_FROM_VILLAGE = Attribute(
+    code="conceal_from_village",
+    datatype="singlevaluelist",
+    required=False,
+    description="不向所在村(社区)透露诉求人身份：反映村(社区)自身问题时使用；"
+    "村(社区)工作人员将看不到姓名、电话和地址，乡镇、县平台仍可查看",
+    datatype_description="true 或 false，默认 false",
+    order=4,
+    values=(AttributeValue("false", "否"), AttributeValue("true", "是")),
+)
+# Every category takes the same extra fields: urgency changes the deadlines, the two codes
+# are the places Open311's lat/long and address cannot name, and the citizen's choice to
+# keep their identity from their own village has no GeoReport field of its own.
+_ATTRIBUTES = (URGENCY, VILLAGE_CODE, GRID_CODE, CONCEAL_FROM_VILLAGE)
 
 
 def service_code(category: str) -> str:

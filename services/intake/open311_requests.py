@@ -1,4 +1,4 @@
-"""Open311 service requests: a POSTed form becomes a complaint; complaints become requests.
+"""Open311 service requests: complaints as GeoReport v2 requests (the form is open311_form).
 
 GET requests is public in GeoReport v2, so a listed request carries only what anyone may
 read: the category, who handles it, by when, and a point rounded to about 1 km. The
@@ -8,20 +8,17 @@ they stay with the complaint for the staff who handle it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Select, select
 
-from services.intake.domain import STATUS_LABELS, ComplaintIn, ContactIn, LocationIn
+from services.intake.domain import STATUS_LABELS
 from services.intake.open311_catalog import Catalog
 from services.intake.open311_format import BEIJING, Document, Open311Error, w3_datetime
 from services.intake.store import complaint_views, complaints
-from services.intake.submission import ChannelContact
 from yijian.level import Level
 
 CLOSED = frozenset({"resolved", "closed"})
@@ -29,127 +26,6 @@ _AWAITING_ACCEPT = frozenset({"assigned", "escalated", "reopened", "pending_disp
 DEFAULT_SPAN = timedelta(days=90)
 MAX_RESULTS = 1000
 MAX_IDS = 200
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_ATTRIBUTE = re.compile(r"^attribute\[([a-z_]{1,30})\]$")
-_ATTRIBUTES = {"urgency", "village_code", "grid_code"}
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_STAND_IN = LocationIn(lat=0.0, lon=0.0)
-
-
-@dataclass(frozen=True)
-class NewRequest:
-    complaint: ComplaintIn
-    contact: ChannelContact
-    located: bool  # False: only an address, so the county platform must place it
-
-
-def new_request(fields: Mapping[str, str], catalog: Catalog) -> NewRequest:
-    """Read a POST requests form (GeoReport v2 field names) into a complaint."""
-    code = fields.get("service_code", "").strip()
-    if not code:
-        raise Open311Error(400, "service_code is required; GET services.json lists them")
-    service = catalog.get(code)
-    if service is None:
-        raise Open311Error(400, f"service_code {code[:40]!r} not found; see services.json")
-    attributes: dict[str, str] = {}
-    for name, value in fields.items():
-        match = _ATTRIBUTE.match(name)
-        if name.startswith("attribute[") and (match is None or match[1] not in _ATTRIBUTES):
-            raise Open311Error(400, f"unknown attribute {name[:40]!r}; see services/{code}.json")
-        if match is not None and value.strip():
-            attributes[match[1]] = value.strip()
-    description = fields.get("description", "").strip()
-    if not description:
-        raise Open311Error(400, "description is required: say what happened")
-    location, located = _location(fields, attributes)
-    contact = _contact(fields)
-    email = _email(fields)
-    try:
-        complaint = ComplaintIn(
-            description=description,
-            # LocationIn refuses an address alone (see _location), so the rest of the
-            # complaint is checked around a stand-in point and the address put back after.
-            location=location if located else _STAND_IN,
-            category=service.category,
-            urgency=attributes.get("urgency", "normal"),
-            contact=contact,
-            channel="open311",
-        )
-    except ValidationError as error:
-        raise Open311Error(400, _reason(error)) from error
-    if not located:
-        complaint = complaint.model_copy(update={"location": location})
-    return NewRequest(complaint, ChannelContact(email=email), located)
-
-
-def _location(fields: Mapping[str, str], attributes: Mapping[str, str]) -> tuple[LocationIn, bool]:
-    address = fields.get("address_string", "").strip() or None
-    lat, lon = fields.get("lat", "").strip(), fields.get("long", "").strip()
-    if bool(lat) != bool(lon):
-        raise Open311Error(400, "give both lat and long, or neither")
-    try:
-        # A grid names the place most precisely, then a point, then a village.
-        if "grid_code" in attributes:
-            return LocationIn(grid_code=attributes["grid_code"], address=address), True
-        if lat:
-            return LocationIn(
-                lat=_number(lat, "lat"), lon=_number(lon, "long"), address=address
-            ), True
-        if "village_code" in attributes:
-            return LocationIn(village_code=attributes["village_code"], address=address), True
-    except ValidationError as error:
-        raise Open311Error(400, _reason(error)) from error
-    if address is None:
-        if fields.get("address_id", "").strip():
-            raise Open311Error(400, "address_id is not supported: give lat/long or address_string")
-        raise Open311Error(
-            400, "a location is required: lat and long, address_string, or attribute[village_code]"
-        )
-    if len(address) > 200:
-        raise Open311Error(400, "address_string is longer than 200 characters")
-    # The web form always names a place, so LocationIn insists on one; an Open311 client may
-    # only know an address, which routing cannot read: it goes to the county's dispatch queue.
-    return LocationIn.model_construct(address=address), False
-
-
-def _number(value: str, name: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise Open311Error(400, f"{name} must be a number in WGS84 degrees") from None
-
-
-def _contact(fields: Mapping[str, str]) -> ContactIn | None:
-    first = fields.get("first_name", "").strip()
-    last = fields.get("last_name", "").strip()
-    # Chinese names put the family name first and take no space.
-    if _CJK.search(first + last):
-        name = last + first
-    else:
-        name = " ".join(part for part in (first, last) if part)
-    phone = fields.get("phone", "").strip()
-    if not name and not phone:
-        return None
-    try:
-        return ContactIn(name=name or None, phone=phone or None)
-    except ValidationError as error:
-        raise Open311Error(400, _reason(error)) from error
-
-
-def _email(fields: Mapping[str, str]) -> str | None:
-    email = fields.get("email", "").strip()
-    if not email:
-        return None
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise Open311Error(400, "email is not a valid address")
-    return email
-
-
-def _reason(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if part != "location")
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from yijian.bus.outbox import outbox_tables
@@ -61,17 +62,23 @@ contacts = Table(
     Column("sealed_with", String(16)),
     # A keyed digest of the openid, to find a user's complaints without opening any.
     Column("openid_digest", String(64)),
+    # The citizen asked that their village (community) never learn who they are: staff at
+    # village level see neither the contact nor the address (services/routing/privacy.py).
+    # A choice, not personal data, so it is kept in clear.
+    Column("conceal_from_village", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_contacts_openid_digest", "openid_digest"),
 )
 
 # Mini-program sign-ins (services/intake/wechat_session.py). The token itself is never
-# stored, only its SHA-256, so a copy of this table signs nobody in; WeChat's session_key
-# is kept sealed (AES-GCM) and never leaves the server.
+# stored, only its SHA-256, so a copy of this table signs nobody in; the openid is sealed
+# with the contact key as the contacts are (``sealed_with`` names that key), and WeChat's
+# session_key is kept sealed (AES-GCM) and never leaves the server.
 wechat_sessions = Table(
     "wechat_sessions",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("openid", String(64), nullable=False),
+    Column("openid_sealed", Text, nullable=False),
+    Column("sealed_with", String(16), nullable=False),
     Column("session_key_sealed", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
@@ -147,9 +154,10 @@ ratings = Table(
     Column("rated_at", UtcDateTime(), nullable=False),
 )
 
-# How many complaints each sender filed per window (services/intake/submission_limits.py).
-# ``subject`` names the kind of sender and a keyed digest of who it is, never the phone
-# number, openid or address itself.
+# How many complaints each sender filed per window (services/intake/submission_limits.py),
+# and how many lookups each tracking number had (``lookup:…``, citizen_access.py).
+# ``subject`` names the kind of counter and a keyed digest of whom it counts, never the
+# phone number, openid, address or tracking number itself.
 submission_counts = Table(
     "submission_counts",
     metadata,

@@ -188,7 +188,9 @@ class Submissions:
         has_contact = (contact is not None and not contact.is_empty) or bool(
             vouched.wechat_openid or vouched.email
         )
-        if has_contact or where.address:
+        conceal = contact is not None and contact.conceal_from_village
+        # The choice is kept even with nothing to hide yet, so the case view can say it.
+        if has_contact or where.address or conceal:
             await add_contact(
                 tx.connection,
                 self._seal,
@@ -199,6 +201,7 @@ class Submissions:
                     address=where.address,
                     email=vouched.email,
                     wechat_openid=vouched.wechat_openid,
+                    conceal_from_village=conceal,
                 ),
             )
         await tx.connection.execute(

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -168,8 +168,7 @@ class SubmissionLimits:
         return False
 
     def _digest(self, kind: str, value: str) -> str:
-        mac = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:40]
+        return keyed_digest(self._key, kind, value)
 
     async def take(self, connection: AsyncConnection, sender: Sender, now: datetime) -> None:
         """Count one complaint for each of the sender's subjects, in the caller's transaction.
@@ -179,7 +178,7 @@ class SubmissionLimits:
         """
         for limit, subject in self._subjects(sender):
             start = window_start(now, limit.window)
-            count = await _increment(connection, subject, start)
+            count = await count_one(connection, subject, start)
             if count > limit.allowed:
                 retry_after = max(1, math.ceil((start + limit.window - now).total_seconds()))
                 raise SubmissionLimited(limit.reason(retry_after), retry_after)
@@ -192,9 +191,16 @@ class SubmissionLimits:
         return int(result.rowcount or 0)
 
 
-async def _increment(connection: AsyncConnection, subject: str, start: datetime) -> int:
+def keyed_digest(key: bytes, kind: str, value: str) -> str:
+    """Who a counter counts, as a keyed digest: the table never holds the value itself."""
+    mac = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:40]
+
+
+async def count_one(connection: AsyncConnection, subject: str, start: datetime) -> int:
     """Add one to a counter, creating it at one: a single statement, so racing replicas
-    never lose a count (the row lock holds the second until the first commits)."""
+    never lose a count (the row lock holds the second until the first commits). Other
+    limits of intake (the lookup guard) count with it too, in the same table."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(submission_counts)
@@ -206,6 +212,19 @@ async def _increment(connection: AsyncConnection, subject: str, start: datetime)
         .returning(submission_counts.c.count)
     )
     return int((await connection.execute(statement)).scalar_one())
+
+
+async def give_back_one(connection: AsyncConnection, subject: str, start: datetime) -> None:
+    """Take back a count ``count_one`` added, for an attempt that turned out not to count."""
+    await connection.execute(
+        update(submission_counts)
+        .where(
+            submission_counts.c.subject == subject,
+            submission_counts.c.window_start == start,
+            submission_counts.c.count > 0,
+        )
+        .values(count=submission_counts.c.count - 1)
+    )
 
 
 def _minutes(seconds: int) -> str:

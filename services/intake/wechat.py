@@ -104,6 +104,7 @@ class WeChatMiniProgram:
             database,
             SessionKeySeal(settings.secret_value("citizen_secret")),
             timedelta(hours=settings.wechat_session_ttl_hours),
+            seal,
         )
         self._internal_token = settings.secret_value("internal_token")
 

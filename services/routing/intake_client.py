@@ -62,6 +62,9 @@ class Submission(_Lenient):
     submitted_at: datetime | None = None
     location: SubmittedLocation = SubmittedLocation()
     contact: Contact | None = None
+    # None: intake did not say (a version older than the choice); privacy.py treats that
+    # as asked, so a village never sees what it might not be allowed to.
+    conceal_from_village: bool | None = None
     photos: list[Photo] = []
     rating: str | None = None
 

@@ -19,7 +19,13 @@ from services.routing.access import available_actions, dispatch_targets, org_ref
 from services.routing.audit import Actor, AuditLog, request_id
 from services.routing.inbox import View, inbox_page, summarize
 from services.routing.intake_client import IntakeLink, Unavailable
-from services.routing.privacy import may_reveal_contact, revealed, screened
+from services.routing.privacy import (
+    may_reveal_contact,
+    privacy_notice,
+    revealed,
+    screened,
+    withheld_from,
+)
 from services.routing.repository import case_from_row
 from services.routing.sessions import StaffCheck
 from services.routing.store import case_actions, cases
@@ -125,6 +131,8 @@ def build_workbench(
         """The case, its history, what you may do next, and what the citizen sent.
 
         The citizen's contact comes masked; ``POST …/contact`` reveals it to roles allowed.
+        When the citizen asked that their village not learn who they are, staff at village
+        level get no contact and no address at all, and ``privacy_notice`` says why.
         """
         actor = actor_of(staff)
         row = await visible_case(complaint_id, actor)
@@ -151,7 +159,7 @@ def build_workbench(
             ]
         found = await intake.submission(complaint_id)
         submission = None if isinstance(found, Unavailable) else found
-        shown = screened(submission) if submission else None
+        shown = screened(submission, actor.level) if submission else None
         if shown is not None:
             for photo in shown["photos"]:
                 photo["url"] = f"/api/v1/cases/{complaint_id}/photos/{photo['id']}"
@@ -173,6 +181,7 @@ def build_workbench(
             },
             "submission": shown,
             "submission_notice": found.notice if isinstance(found, Unavailable) else None,
+            "privacy_notice": privacy_notice(submission, actor.level) if submission else None,
             "can_reveal_contact": shown is not None
             and (shown["contact"] is not None or shown["address_hidden"])
             and may_reveal_contact(staff.role),
@@ -202,7 +211,11 @@ def build_workbench(
 
     @router.post("/api/v1/cases/{complaint_id}/contact", tags=["casework"])
     async def reveal_contact(complaint_id: str, staff: Staff, request: Request) -> dict[str, Any]:
-        """The citizen's name, phone and address as given: supervisors and admins; audited."""
+        """The citizen's name, phone and address as given: supervisors and admins; audited.
+
+        403 for staff at village level when the citizen asked that their village not learn
+        who they are, whatever their role.
+        """
         actor = actor_of(staff)
         request_ref = request_id(request)
         try:
@@ -225,6 +238,15 @@ def build_workbench(
                 Actor.of(staff), "reveal_contact", "unavailable", request_ref, complaint_id
             )
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, found.notice)
+        if withheld_from(found, actor.level):
+            await audit.record(
+                Actor.of(staff), "reveal_contact", "refused:403:withheld", request_ref, complaint_id
+            )
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "the citizen asked that their village (community) not learn who they are; "
+                "only the township or the county platform may see the contact",
+            )
         await audit.record(Actor.of(staff), "reveal_contact", "ok", request_ref, complaint_id)
         return revealed(found)
 

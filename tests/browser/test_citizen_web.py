@@ -76,7 +76,7 @@ def fill_and_submit(page: Page, server: LiveServer, name: str, *, photo: bool) -
     form.get_by_label("发生了什么").fill("村口路灯坏了三天，晚上看不清路")
     form.get_by_label("乡镇").select_option(label="渊泉镇")
     village = server.system.jurisdiction.villages(TOWNSHIP)[0]
-    form.get_by_label("村(社区)").select_option(value=village.code)
+    form.get_by_label("村(社区)", exact=True).select_option(value=village.code)
     if photo:
         page.locator("#photos").set_input_files(
             {"name": "street.png", "mimeType": "image/png", "buffer": tiny_png()}
@@ -219,3 +219,48 @@ def test_the_page_sends_a_strict_content_security_policy(live_server: LiveServer
     assert script.headers["content-type"].startswith("text/javascript")
     assert httpx.get(f"{live_server.url}/citizen/..%2Fapi.py", timeout=10).status_code == 404
     assert httpx.get(f"{live_server.url}/citizen/nothing.js", timeout=10).status_code == 404
+
+
+def test_the_citizen_can_keep_their_identity_from_the_village(
+    live_server: LiveServer, phone: Page, problems: list[str]
+) -> None:
+    phone.goto(f"{live_server.url}/")
+    form = phone.locator("#complaint-form")
+    choice = form.get_by_label("不向所在村(社区)透露我的身份")
+    # Nothing to keep from anyone until a contact is given.
+    expect(choice).to_be_hidden()
+    form.locator(".chip label", has_text="其他").click()
+    form.get_by_label("发生了什么").fill("村委会账目不公开，不敢当面问")
+    form.get_by_label("乡镇").select_option(label="渊泉镇")
+    village = live_server.system.jurisdiction.villages(TOWNSHIP)[2]
+    form.get_by_label("村(社区)", exact=True).select_option(value=village.code)
+    form.get_by_label("具体地点").fill("村委会院里")
+    form.get_by_label("手机号").fill("13700001234")
+    expect(choice).to_be_visible()
+    expect(choice).not_to_be_checked()
+    expect(phone.locator("#conceal-hint")).to_contain_text("乡镇和县平台仍可查看")
+    form.get_by_label("手机号").fill("")
+    expect(choice).to_be_hidden()
+    form.get_by_label("手机号").fill("13700001234")
+    choice.check()
+    choice.scroll_into_view_if_needed()
+    shoot(phone, "citizen-form-conceal-from-village")
+    form.get_by_role("button", name="提交").click()
+
+    expect(phone.locator("#tracking-no")).to_have_text(re.compile(r"^GZ\d{6}-[0-9A-Z]{6}$"))
+    match = re.search(r"#/c/([0-9a-f]{32})$", phone.url)
+    assert match, phone.url
+    complaint_id = match.group(1)
+    token = live_server.system.settings.secret_value("internal_token")
+    record = httpx.get(
+        f"{live_server.url}/internal/v1/complaints/{complaint_id}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
+    assert record["conceal_from_village"] is True
+    assert record["contact"]["phone"] == "13700001234"
+    # The form is ready for the next complaint: no number, so no choice either.
+    phone.goto(f"{live_server.url}/#/")
+    expect(form.get_by_label("手机号")).to_have_value("")
+    expect(choice).to_be_hidden()
+    assert problems == []

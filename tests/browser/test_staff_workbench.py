@@ -235,3 +235,39 @@ def test_the_workbench_page_allows_no_inline_script(server: tuple[LiveServer, Fa
     assert "script-src 'self'" in policy
     assert "unsafe-inline" not in policy
     assert "<script>" not in response.text  # only <script type="module" src=…>
+
+
+def test_the_village_is_told_why_it_sees_no_contact(
+    server: tuple[LiveServer, FakeClock], phone: Page
+) -> None:
+    live, _ = server
+    township = live.system.jurisdiction.townships()[2]
+    village = live.system.jurisdiction.villages(township.code)[0]
+    token = {"Authorization": f"Bearer {live.staff_token(village.code)}"}
+    with httpx.Client(base_url=live.url, timeout=10) as client:
+        response = client.post(
+            "/api/v1/complaints",
+            json={
+                "description": "村委会账目不公开，不敢当面问",
+                "location": {"village_code": village.code, "address": "村委会院里"},
+                "contact": {"name": "王小明", "phone": "13912345678", "conceal_from_village": True},
+            },
+        )
+        assert response.status_code == 201, response.text
+        complaint = response.json()["id"]
+        _wait_until(
+            lambda: client.get(f"/api/v1/cases/{complaint}", headers=token).status_code == 200,
+            "routing opened the case",
+        )
+    errors = _watch_console(phone)
+    _sign_in(phone, live.url, village.code)
+    phone.locator(f'.case[data-id="{complaint}"]').click()
+    detail = phone.locator("#detail")
+    expect(detail).to_contain_text("村委会账目不公开", timeout=TIMEOUT_MS)
+    expect(detail.locator(".privacy-notice")).to_contain_text("群众要求不向所在村(社区)透露其身份")
+    expect(detail.locator(".contact")).to_contain_text("联系方式和详细地址不在此显示")
+    for trace in ("王小明", "王**", "13912345678", "139****5678", "村委会院里", "详细地址已隐藏"):
+        expect(detail).not_to_contain_text(trace)
+    expect(detail.get_by_role("button", name="查看完整联系方式")).to_have_count(0)
+    shoot(phone, "staff-detail-concealed-village-phone")
+    assert errors == []

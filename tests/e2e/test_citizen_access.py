@@ -9,8 +9,13 @@ from pathlib import Path
 import pytest
 from fastapi import Request
 from pydantic import SecretStr
+from sqlalchemy import select
 
-from tests.conftest import Harness, make_settings, start_harness, stop_harness
+from services.intake.store import submission_counts
+from tests.conftest import MONDAY_MORNING, Harness, make_settings, start_harness, stop_harness
+from yijian.clock import FakeClock
+
+counts = submission_counts.c
 
 PHONE = "139-1234-5678"
 
@@ -152,6 +157,48 @@ async def test_guessing_the_last_four_digits_is_stopped(harness: Harness) -> Non
 
     harness.clock.advance(timedelta(minutes=16))
     assert await guess(submitted["tracking_no"], "5678") == 200
+
+
+async def test_a_restart_or_another_replica_does_not_reset_the_guessing_limit(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(MONDAY_MORNING)
+
+    async def guess(on: Harness, tracking_no: str, last4: str) -> int:
+        response = await on.client.post(
+            "/api/v1/complaints/lookup", json={"tracking_no": tracking_no, "phone_last4": last4}
+        )
+        return response.status_code
+
+    first = await start_harness(tmp_path, clock)
+    try:
+        tracking_no = (await first.submit(contact={"phone": PHONE}))["tracking_no"]
+        for wrong in ("0000", "0001", "0002"):
+            assert await guess(first, tracking_no, wrong) == 404
+        # A right answer does not count against the number, however often it is given.
+        for _ in range(4):
+            assert await guess(first, tracking_no, "5678") == 200
+        # A second process on the same database (a replica) sees the misses so far.
+        replica = await start_harness(tmp_path, clock)
+        try:
+            assert await guess(replica, tracking_no, "0003") == 404
+        finally:
+            await stop_harness(replica)
+    finally:
+        await stop_harness(first)
+
+    restarted = await start_harness(tmp_path, clock)
+    try:
+        assert await guess(restarted, tracking_no, "0004") == 404  # the fifth miss
+        assert await guess(restarted, tracking_no, "5678") == 429
+        async with restarted.system.intake.database.engine.connect() as connection:
+            subjects = [row.subject for row in await connection.execute(select(counts.subject))]
+        assert [s for s in subjects if s.startswith("lookup:")]
+        assert not [s for s in subjects if tracking_no in s]  # a keyed digest, not the number
+        clock.advance(timedelta(minutes=16))
+        assert await guess(restarted, tracking_no, "5678") == 200
+    finally:
+        await stop_harness(restarted)
 
 
 async def test_a_channel_can_add_its_own_proof_of_ownership(harness: Harness) -> None:

@@ -99,7 +99,13 @@ async def test_sign_in_keeps_the_session_key_on_the_server(
         assert secret not in response.text
     async with harness.system.intake.database.engine.connect() as connection:
         [row] = (await connection.execute(select(wechat_sessions))).all()
-    assert row.openid == ALICE
+    assert ALICE not in row.openid_sealed  # sealed at rest, like the contact fields
+    assert (
+        harness.system.intake.seal.open(
+            row.token_hash, "session_openid", row.openid_sealed, row.sealed_with
+        )
+        == ALICE
+    )
     assert body["session_token"] not in row.token_hash
     assert session_key not in row.session_key_sealed
     seal = SessionKeySeal(harness.system.settings.secret_value("citizen_secret"))

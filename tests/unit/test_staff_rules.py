@@ -15,8 +15,10 @@ from services.routing.privacy import (
     mask_name,
     mask_phone,
     may_reveal_contact,
+    privacy_notice,
     revealed,
     screened,
+    withheld_from,
 )
 from services.routing.users import AccountError, check_password_rules
 from yijian.contracts.events import CaseStatus, Org, Stage
@@ -74,16 +76,22 @@ def test_only_supervisors_and_admins_may_reveal() -> None:
     assert not may_reveal_contact("citizen")
 
 
-def test_a_screened_submission_hides_the_contact_and_the_exact_place() -> None:
-    submission = Submission(
+def _submission(conceal: bool | None) -> Submission:
+    return Submission(
         id="c1",
         tracking_no="GZ260302-AAAAAA",
         description="路灯坏了",
         location=SubmittedLocation(lat=40.512345, lon=95.781234, address="幸福路12号3单元"),
         contact=Contact(name="张三", phone="13812345678"),
+        conceal_from_village=conceal,
     )
-    shown = screened(submission)
+
+
+def test_a_screened_submission_hides_the_contact_and_the_exact_place() -> None:
+    submission = _submission(conceal=False)
+    shown = screened(submission, Level.VILLAGE)
     assert shown["contact"] == {"name": "张*", "phone": "138****5678"}
+    assert shown["contact_withheld"] is False
     assert shown["location"]["address"] is None
     assert shown["address_hidden"] is True
     assert (shown["location"]["lat"], shown["location"]["lon"]) == (40.512, 95.781)
@@ -95,6 +103,35 @@ def test_a_screened_submission_hides_the_contact_and_the_exact_place() -> None:
         "幸福路12号3单元",
         40.512345,
     )
+
+
+@pytest.mark.parametrize("conceal", [True, None])  # None: an intake that did not say
+def test_a_village_gets_nothing_of_a_citizen_who_asked_it_be_kept_out(
+    conceal: bool | None,
+) -> None:
+    submission = _submission(conceal)
+    shown = screened(submission, Level.VILLAGE)
+    assert withheld_from(submission, Level.VILLAGE)
+    assert shown["contact"] is None
+    assert shown["contact_withheld"] is True
+    assert shown["address_hidden"] is False  # not even that there is an address
+    for trace in ("张", "138", "5678", "幸福路"):
+        assert trace not in str(shown), trace
+    assert shown["location"]["lat"] == 40.512  # the place stays: the work needs it
+
+
+def test_the_township_and_county_still_see_the_masked_contact_and_the_notice() -> None:
+    submission = _submission(conceal=True)
+    for level in (Level.TOWNSHIP, Level.COUNTY):
+        assert not withheld_from(submission, level)
+        assert screened(submission, level)["contact"] == {"name": "张*", "phone": "138****5678"}
+        notice = privacy_notice(submission, level)
+        assert notice is not None
+        assert "请勿" in notice
+    village_notice = privacy_notice(submission, Level.VILLAGE)
+    assert village_notice is not None
+    assert "乡镇" in village_notice
+    assert privacy_notice(_submission(conceal=False), Level.VILLAGE) is None
 
 
 def test_passwords_need_ten_characters() -> None:

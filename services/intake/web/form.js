@@ -1,5 +1,6 @@
-// The complaint form: category, what happened, where, photos, phone — then one submit that a
-// double tap or a flaky connection can never turn into two complaints.
+// The complaint form: category, what happened, where, photos, phone (and whether the village
+// may know who sent it) — then one submit that a double tap or a flaky connection can never
+// turn into two complaints.
 
 import { api, newKey, withRetries } from "./api.js";
 import { $, el, say } from "./dom.js";
@@ -20,6 +21,9 @@ export function setUpForm({ onSubmitted }) {
   const photoError = $("#photo-error");
   const formError = $("#form-error");
   const submit = $("#submit");
+  const phoneInput = $("#phone");
+  const concealField = $("#conceal-field");
+  const conceal = $("#conceal");
 
   // One key per request as it stands: a retry or a second tap reuses it, so the server files
   // the complaint once; any change to the form makes it a different request with a new key.
@@ -34,6 +38,15 @@ export function setUpForm({ onSubmitted }) {
   };
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
+
+  // Keeping one's identity from the village only means something once there is one to keep:
+  // the choice appears with the phone number and goes (unticked) when the number is cleared.
+  function showConceal() {
+    const given = phoneInput.value.trim() !== "";
+    concealField.hidden = !given;
+    if (!given) conceal.checked = false;
+  }
+  phoneInput.addEventListener("input", showConceal);
 
   description.addEventListener("input", () => {
     say($("#description-count"), `${description.value.length} / 2000`);
@@ -151,7 +164,7 @@ export function setUpForm({ onSubmitted }) {
   function complaintBody() {
     const category = form.querySelector('input[name="category"]:checked');
     const text = description.value.trim();
-    const phone = $("#phone").value.trim();
+    const phone = phoneInput.value.trim();
     const address = $("#address").value.trim();
     if (!category && form.querySelector('input[name="category"]')) {
       return { problem: "请选择问题类别", focus: form.querySelector('input[name="category"]') };
@@ -163,12 +176,12 @@ export function setUpForm({ onSubmitted }) {
         focus: township.value ? village : locate,
       };
     }
-    if (phone && !PHONE.test(phone)) return { problem: "手机号只能包含数字", focus: $("#phone") };
+    if (phone && !PHONE.test(phone)) return { problem: "手机号只能包含数字", focus: phoneInput };
     const location = position ? { ...position } : { village_code: village.value };
     if (address) location.address = address;
     const body = { description: text, location, channel: "web" };
     if (category) body.category = category.value;
-    if (phone) body.contact = { phone };
+    if (phone) body.contact = conceal.checked ? { phone, conceal_from_village: true } : { phone };
     return { body };
   }
 
@@ -202,6 +215,7 @@ export function setUpForm({ onSubmitted }) {
       say(formError, "");
       say(photoError, "");
       township.dispatchEvent(new Event("change"));
+      showConceal();
       renderPhotos();
       say($("#description-count"), "0 / 2000");
       onSubmitted(receipt, photos);

@@ -239,6 +239,10 @@ export class CaseDetail {
     }
     const s = detail.submission;
     if (!s) return block;
+    // The citizen's choice comes first, so nobody passes the contact on by mistake.
+    if (detail.privacy_notice) {
+      block.append(el("p", { class: "notice privacy-notice", text: detail.privacy_notice }));
+    }
     block.append(el("p", { class: "description", text: s.description }));
     const place = placeText(detail.place, s.location, s.address_hidden);
     block.append(
@@ -273,6 +277,13 @@ export class CaseDetail {
   contact(detail) {
     const contact = detail.submission.contact;
     const shown = el("div", { class: "contact" });
+    if (detail.submission.contact_withheld) {
+      shown.append(
+        el("h4", { text: "联系方式" }),
+        el("p", { class: "muted small", text: "群众要求不向所在村(社区)透露其身份，联系方式和详细地址不在此显示。" }),
+      );
+      return shown;
+    }
     const rows = [
       ["联系人", contact && contact.name ? contact.name : "未留"],
       ["电话", contact && contact.phone ? contact.phone : "未留"],
