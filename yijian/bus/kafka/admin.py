@@ -52,7 +52,12 @@ class TopicAdmin:
         report: list[str] = []
         missing = [spec for spec in catalog.topics if self._prefix + spec.name not in existing]
         if missing:
-            await self._create(missing)
+            raced = await self._create(missing)
+            if raced:
+                # Created since we looked (by hand, or by another apply-topics), or our look
+                # came before the broker's metadata had caught up: bring them up to date below.
+                existing |= await self._describe_when_listed(raced)
+                missing = [spec for spec in missing if self._prefix + spec.name not in raced]
             await self._await_ready({self._prefix + spec.name: spec.partitions for spec in missing})
             report += [
                 f"created {self._prefix}{spec.name}: {spec.partitions} partitions, "
@@ -96,7 +101,8 @@ class TopicAdmin:
                 raise TimeoutError(f"topics not ready after {timeout:g}s: {sorted(expected)}")
             await asyncio.sleep(0.1)
 
-    async def _create(self, specs: list[TopicSpec]) -> None:
+    async def _create(self, specs: list[TopicSpec]) -> set[str]:
+        """Create the topics; returns the names the broker says exist already."""
         response = await self._client.create_topics(
             [
                 NewTopic(
@@ -108,10 +114,27 @@ class TopicAdmin:
                 for spec in specs
             ]
         )
+        already: set[str] = set()
         for topic, code, message in response.topic_errors:
-            # Another apply-topics may have created it in the meantime: that is fine.
-            if code not in (0, _TOPIC_ALREADY_EXISTS):
+            if code == _TOPIC_ALREADY_EXISTS:
+                already.add(topic)
+            elif code:
                 raise for_code(code)(f"cannot create topic {topic}: {message}")
+        return already
+
+    async def _describe_when_listed(
+        self, names: set[str], timeout: float = 30.0
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Describe topics the controller knows, once this broker's metadata lists them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            described = await self._describe(sorted(names))
+            if names <= described.keys():
+                return described
+            if loop.time() > deadline:
+                raise TimeoutError(f"topics not described after {timeout:g}s: {sorted(names)}")
+            await asyncio.sleep(0.1)
 
     async def _update(
         self, spec: TopicSpec, name: str, partitions: list[dict[str, Any]]
