@@ -2,6 +2,8 @@
 #   make run    all four services in one process on http://127.0.0.1:$${PORT:-8000}
 #   make test   lint, types and the whole test suite (what CI runs)
 #   make up     PostgreSQL, Kafka and one process per service; make down stops them
+#   make bench  the benchmarks, each figure beside its baseline (bench-quick: < 3 minutes)
+#   make soak   longer fault tests, then mixed faults under load (~12 min); the checker's table
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +13,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run up down test lint typecheck unit install prerequisites schemas jurisdiction clean
+.PHONY: run up down test soak lint typecheck unit install prerequisites schemas jurisdiction clean bench bench-quick
 
 $(UV):
 	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
@@ -40,7 +42,16 @@ test: lint typecheck prerequisites
 	@echo "==> tests"
 	@$(BIN)/pytest
 
-# Operating-system packages the tests use (chromium, PostgreSQL, Java and Maven).
+# The longer fault tests (pytest -m soak), then mixed faults under load for SOAK_MINUTES
+# (default 4) and the fault checker's table (tests/faults/soak.py): about 12 minutes, bounded.
+# Fails if anything acknowledged was lost or anything happened twice.
+soak: install prerequisites
+	@echo "==> the longer fault tests"
+	@YIJIAN_SOAK=1 timeout 1200 $(BIN)/pytest -m soak -s tests/integration
+	@echo "==> mixed faults for $${SOAK_MINUTES:-4} minutes"
+	@timeout 1800 $(BIN)/python -m tests.faults.soak --minutes $${SOAK_MINUTES:-4}
+
+# Operating-system packages the tests use (chromium, PostgreSQL, Java, Maven, iproute2).
 prerequisites:
 	@deploy/local/prerequisites.sh
 
@@ -55,6 +66,14 @@ typecheck: install
 
 unit: install
 	@$(BIN)/pytest tests/unit
+
+# Benchmarks against baselines measured in the same run (bench/, docs/performance.md); they
+# start their own PostgreSQL and Kafka on loopback and write bench/results/<suite>.json.
+bench: install
+	@$(BIN)/python -m bench
+
+bench-quick: install
+	@$(BIN)/python -m bench --quick
 
 # Regenerate the committed event JSON Schemas after a deliberate contract change.
 schemas: install

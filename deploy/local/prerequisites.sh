@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs from the operating system, beyond Python packages:
 #   chromium (+ CJK fonts) for the browser tests, PostgreSQL for the production-path tests,
-#   Java 17 and Maven to fetch and run the Kafka broker.
+#   Java 17 and Maven to fetch and run the Kafka broker, iproute2 (ip netns) for the
+#   network-partition test.
 # As root on Debian it installs what is missing; otherwise it says what to install.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ compgen -G "/usr/share/fonts/opentype/noto/NotoSansCJK*" >/dev/null || missing+=
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+command -v ip >/dev/null || missing+=(iproute2)
 
 if ((${#missing[@]} == 0)); then
   exit 0

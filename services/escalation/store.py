@@ -225,6 +225,32 @@ async def claim(connection: AsyncConnection, deadline_id: int, now: datetime) ->
     return row if result.rowcount == 1 else None
 
 
+async def claim_due(
+    connection: AsyncConnection, now: datetime, limit: int, fired_at: datetime
+) -> list[Row[Any]]:
+    """Mark up to ``limit`` due rows fired at once, oldest first; returns those this
+    transaction flipped. The same fence as ``claim``, for a whole batch: rows another replica
+    holds are skipped (PostgreSQL), and only rows still pending are flipped and returned."""
+    query = (
+        select(deadlines.c.id)
+        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= now)
+        .order_by(deadlines.c.fire_at, deadlines.c.id)
+        .limit(limit)
+    )
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True)
+    ids = [int(row.id) for row in await connection.execute(query)]
+    if not ids:
+        return []
+    flipped = await connection.execute(
+        update(deadlines)
+        .where(deadlines.c.id.in_(ids), deadlines.c.state == PENDING)
+        .values(state=DeadlineState.FIRED.value, fired_at=fired_at)
+        .returning(*deadlines.c)
+    )
+    return sorted(flipped, key=lambda row: (row.fire_at, row.id))
+
+
 async def rows_of(connection: AsyncConnection, complaint_id: str, limit: int) -> list[Row[Any]]:
     rows = await connection.execute(
         select(deadlines)

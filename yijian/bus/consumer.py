@@ -2,7 +2,9 @@
 
 Per partition, records are applied strictly in order. A record that fails is tried again on
 the next poll (its partition waits; other partitions go on); after ``max_attempts`` failures
-it is dead-lettered with the error and its partition moves on.
+it is dead-lettered with the error and its partition moves on. A database that cannot be
+reached is not the record's fault: the record waits for it, however long, and no attempt is
+counted, so an outage parks nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import structlog
 from yijian.bus.outbox import AlreadyProcessed, ServiceDatabase, Transaction
 from yijian.bus.protocol import Delivery, EventLog, ReportsLag
 from yijian.contracts import Envelope
+from yijian.db import database_unavailable
 from yijian.metrics import EVENTS_CONSUMED
 
 Handler = Callable[[Transaction, Envelope], Awaitable[None]]
@@ -43,9 +46,12 @@ class Consumer:
         self._max_attempts = max_attempts
         self._batch = batch
         self._attempts: dict[tuple[str, int, int], int] = {}
+        # Set when the last poll met an unreachable database: wait before polling again.
+        self._database_away = False
 
     async def consume_once(self, timeout: float = 0.0) -> int:
         """Poll once and apply what came; returns how many records were settled."""
+        self._database_away = False
         deliveries = await self._subscription.poll(self._batch, timeout)
         settled: list[Delivery] = []
         blocked: set[tuple[str, int]] = set()
@@ -85,6 +91,11 @@ class Consumer:
             EVENTS_CONSUMED.labels(self.name, "duplicate").inc()
             log.debug("duplicate delivery skipped")
         except Exception as error:
+            if database_unavailable(error):
+                EVENTS_CONSUMED.labels(self.name, "failed").inc()
+                log.warning("database unavailable; the event waits", error=type(error).__name__)
+                self._database_away = True
+                return False
             slot = (delivery.topic, delivery.partition, delivery.offset)
             attempts = self._attempts.get(slot, 0) + 1
             self._attempts[slot] = attempts
@@ -108,9 +119,9 @@ class Consumer:
     async def run(self, idle_wait: float = 1.0, retry_wait: float = 0.5) -> None:
         while True:
             try:
-                had_failures = bool(self._attempts)
+                had_failures = bool(self._attempts) or self._database_away
                 await self.consume_once(timeout=0 if had_failures else idle_wait)
-                if self._attempts:
+                if self._attempts or self._database_away:
                     await asyncio.sleep(retry_wait)
             except asyncio.CancelledError:
                 raise

@@ -1,0 +1,1 @@
+"""Benchmarks that print each figure beside its baseline from the same run (``make bench``)."""

@@ -1,0 +1,72 @@
+"""Issue #6 item 3 on the production shape: four ``yijian serve`` processes, PostgreSQL, Kafka.
+
+Submit → assigned at a steady 200 complaints a second through intake's outbox, Kafka, and
+routing's consumer. Baseline: a raw aiokafka produce-and-consume hop at the same rate, with
+the producer settings yijian uses (bench.hops), on the same broker in the same run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bench import intake
+from bench.assignment import assignment_figures, assignments
+from bench.context import Bench
+from bench.figures import Figure
+from bench.hops import kafka_hop
+from bench.load import in_own_process, percentile, run_load
+from deploy.local.stack import SERVICES, ServiceProcesses, free_port, production_env
+from yijian.contracts.events import TOPIC_INTAKE
+
+ASSIGN_RATE = 200.0
+
+
+async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
+    postgres = await bench.postgres()
+    kafka = await bench.kafka()
+    prefix = await bench.topics("shape")
+    databases = {s: await postgres.new_database(f"bench_{s}") for s in SERVICES}
+    ports = {service: free_port() for service in SERVICES}
+    env = production_env(
+        bootstrap=kafka.bootstrap,
+        databases=databases,
+        data_dir=bench.folder("shape-data"),
+        ports=ports,
+        topic_prefix=prefix,
+    )
+    processes = ServiceProcesses(env=env, logs=bench.folder("logs"), ports=ports)
+    try:
+        for service in SERVICES:
+            processes.start(service)
+        async with httpx.AsyncClient() as client:
+            for service in SERVICES:
+                await processes.wait_ready(client, service)
+        steady = intake.checked(
+            await run_load(
+                intake.steady_plan(bench, ports["intake"], ASSIGN_RATE, collect_ids=True)
+            ),
+            "production shape, steady",
+        )
+        measured = await assignments(
+            databases["routing"], steady.accepted, bench.scale.settle_timeout
+        )
+    finally:
+        processes.stop_all()
+    hop_prefix = await bench.topics("hop")
+    hop = await in_own_process(
+        kafka_hop,
+        kafka.bootstrap,
+        hop_prefix + TOPIC_INTAKE,
+        ASSIGN_RATE,
+        bench.scale.duration,
+        bench.scale.warmup,
+    )
+    details = {
+        "steady": intake.summary(steady),
+        "assigned": measured.details(),
+        "kafka_hop_p50_ms": percentile(hop, 50),
+        "kafka_hop_p99_ms": percentile(hop, 99),
+    }
+    return assignment_figures("Kafka", measured, hop, "raw Kafka hop"), details

@@ -1,0 +1,1 @@
+"""Deployment files; only ``deploy.local`` holds Python (starting the local servers)."""
