@@ -9,7 +9,7 @@ changes nothing).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from uuid import UUID
@@ -168,9 +168,12 @@ class ServiceDatabase:
             )
             return [(row.id, row.topic, Envelope.model_validate_json(row.envelope)) for row in rows]
 
-    async def forget_outbox(self, up_to_id: int) -> None:
+    async def forget_outbox(self, ids: Sequence[int]) -> None:
+        """Delete exactly the rows that were published. Not ``id <= the last one``: on
+        PostgreSQL a transaction holding a lower id may commit while we publish, and its
+        row — not yet read, never sent — would go with the others."""
         async with self.engine.begin() as connection:
-            await connection.execute(delete(self.outbox).where(self.outbox.c.id <= up_to_id))
+            await connection.execute(delete(self.outbox).where(self.outbox.c.id.in_(ids)))
 
     async def outbox_backlog(self) -> int:
         async with self.engine.connect() as connection:

@@ -32,7 +32,7 @@ class OutboxRelay:
             if not rows:
                 return moved
             await self._log.publish([(topic, envelope) for _, topic, envelope in rows])
-            await self._database.forget_outbox(rows[-1][0])
+            await self._database.forget_outbox([row_id for row_id, _, _ in rows])
             EVENTS_PRODUCED.labels(self._database.producer).inc(len(rows))
             moved += len(rows)
 

@@ -1,0 +1,68 @@
+"""The outbox relay on PostgreSQL, where writers commit in any order: a row that commits
+while the relay is publishing the rows after it is still published, never deleted unsent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import cast
+
+import pytest
+from sqlalchemy import MetaData
+
+from tests.conftest import MONDAY_MORNING
+from tests.integration.conftest import NewDatabase
+from tests.integration.event_logs import closed
+from yijian.bus.outbox import ServiceDatabase
+from yijian.bus.protocol import EventLog
+from yijian.bus.relay import OutboxRelay
+from yijian.clock import FakeClock
+from yijian.contracts import Envelope
+from yijian.db import create_engine, create_tables
+
+pytestmark = pytest.mark.integration
+
+
+class SlowLog:
+    """Records what is published; while the first batch is in flight, ``during`` runs."""
+
+    def __init__(self, during: asyncio.Event, done: asyncio.Task[None]) -> None:
+        self.published: list[str] = []
+        self._during = during
+        self._done = done
+
+    async def publish(self, items: Sequence[tuple[str, Envelope]]) -> None:
+        self.published += [envelope.key for _, envelope in items]
+        if not self._during.is_set():
+            self._during.set()
+            await self._done  # the older transaction commits while we publish
+
+
+async def test_a_row_committed_during_a_publish_is_not_deleted_unsent(
+    new_postgres_database: NewDatabase,
+) -> None:
+    engine = create_engine(await new_postgres_database())
+    database = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
+    await create_tables(engine, database.outbox.metadata)
+    emitted, may_commit = asyncio.Event(), asyncio.Event()
+
+    async def older_transaction() -> None:
+        async with database.transaction() as tx:
+            await tx.emit(closed("older"), key="older")  # takes the lower id …
+            emitted.set()
+            await may_commit.wait()  # … and commits last
+
+    older = asyncio.create_task(older_transaction())
+    try:
+        await emitted.wait()
+        async with database.transaction() as tx:
+            await tx.emit(closed("newer"), key="newer")
+        log = SlowLog(may_commit, older)
+        relay = OutboxRelay(database, cast(EventLog, log))
+        await relay.relay_once()
+        assert sorted(log.published) == ["newer", "older"]
+        assert await database.outbox_backlog() == 0
+    finally:
+        may_commit.set()
+        await older
+        await engine.dispose()
