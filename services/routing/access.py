@@ -30,9 +30,11 @@ def authorize(
     action: Action,
     target: Org | None = None,
 ) -> None:
-    """Raise Refused(403) unless ``actor`` may take ``action`` on ``case``."""
+    """Raise Refused unless ``actor`` may take ``action`` on ``case``."""
     if not jurisdiction.contains(actor.code, case.assignee.code):
-        raise Refused(403, f"{actor.name} has no jurisdiction over this complaint")
+        # Outside one's jurisdiction a complaint is answered as if it did not exist, as the
+        # case view answers: a 403 here would tell an id-guesser which ids are real.
+        raise Refused(404, "no complaint with this id")
     if action == Action.RETURN and actor.code != case.assignee.code:
         raise Refused(403, "only the org the complaint is assigned to can return it")
     if action == Action.DISPATCH:

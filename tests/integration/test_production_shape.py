@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -29,6 +30,7 @@ from tests.integration.production import (
     json_of,
     production_env,
 )
+from yijian.bus.topics import load_catalog
 
 # Monday 2026-03-02 09:00 in Beijing: an ordinary working day for every calendar.
 MONDAY_MORNING = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
@@ -78,11 +80,18 @@ def _port() -> int:
     return free_port()
 
 
+# Personal data the citizen gives; it must never reach a topic or a log.
+PHONE = "13987654321"
+NAME = "欧阳测试"
+ADDRESS = "幸福路七号院"
+
+
 async def submit(client: httpx.AsyncClient, system: Production, n: int = 0) -> dict[str, Any]:
     body = {
         "description": f"村口路灯坏了 #{n}",
-        "location": {"village_code": VILLAGE},
+        "location": {"village_code": VILLAGE, "address": ADDRESS},
         "category": "道路交通",
+        "contact": {"name": NAME, "phone": f"{PHONE[:-3]}{n % 1000:03d}"},
     }
     answer = await client.post(
         f"{system.url('intake')}/api/v1/complaints",
@@ -142,6 +151,39 @@ async def test_unanswered_complaint_climbs_across_processes(production: Producti
         complaint = await eventually(lambda: at("county"), "county supervision")
         assert kinds(complaint).count("reminded") == 2
         assert kinds(complaint).count("escalated") == 2
+
+    # The whole life went through Kafka and four logs: none holds what identifies the citizen.
+    records = await every_record(production)
+    assert len(records) >= 10, "the complaint's events should be on the topics"
+    for personal in (PHONE[:-3], NAME, ADDRESS):
+        assert not [r for r in records if personal.encode() in r], personal
+        for log in production.logs.glob("*.log"):
+            assert personal not in log.read_text(errors="replace"), (personal, log.name)
+
+
+async def every_record(system: Production) -> list[bytes]:
+    """Every record on this test's topics, dead-letter topics too: key, value and headers."""
+    prefix = system.env["YIJIAN_KAFKA_TOPIC_PREFIX"]
+    names = [prefix + topic.name for topic in load_catalog(profile="local").topics]
+    consumer = AIOKafkaConsumer(
+        *names,
+        bootstrap_servers=system.env["YIJIAN_KAFKA_BOOTSTRAP"],
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=5000)
+        found: list[bytes] = []
+        while batches:
+            for batch in batches.values():
+                for record in batch:
+                    headers = b"".join(value or b"" for _, value in record.headers)
+                    found.append((record.key or b"") + (record.value or b"") + headers)
+            batches = await consumer.getmany(timeout_ms=1000)
+        return found
+    finally:
+        await consumer.stop()
 
 
 async def _assigned_counts(routing_database: str) -> tuple[int, int]:
