@@ -261,7 +261,7 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
             note=f"{ours['steady_fired']:,} of {ours['steady']:,} fired in the bound",
         ),
         Figure(
-            "drain 100,000 due at once",
+            "drain 100,000 due at once" + (" (projected)" if ours["drain_projected"] else ""),
             "s",
             ours["drain_seconds"],
             theirs["drain_seconds"],

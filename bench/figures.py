@@ -111,6 +111,13 @@ def percent(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio * 100:.0f}%"
 
 
+def times(ratio: float | None) -> str:
+    """The ratio column: a percentage up to 10×, beyond that a multiple (easier to read)."""
+    if ratio is None or ratio < 10:
+        return percent(ratio)
+    return f"{ratio:,.0f}×"
+
+
 HEADER = ("figure", "value", "baseline", "ratio", "target", "result")
 
 
@@ -126,7 +133,7 @@ def rows_of(figures: Sequence[Figure]) -> list[tuple[str, ...]]:
                 figure.name,
                 value,
                 baseline,
-                percent(figure.ratio),
+                times(figure.ratio),
                 figure.target.describe(figure.unit),
                 figure.verdict,
             )

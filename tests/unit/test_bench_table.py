@@ -68,6 +68,12 @@ def test_the_table_has_one_line_per_figure_under_its_header() -> None:
     assert "—" in second
 
 
+def test_ratios_past_ten_times_read_as_multiples() -> None:
+    row = render_table([Figure("p99", "ms", 1_500.0, 3.0, "bare")]).splitlines()[2]
+    assert "500×" in row
+    assert "%" not in row
+
+
 def test_the_markdown_table_has_the_same_rows() -> None:
     lines = render_markdown([throughput(1_600, 3_200)]).splitlines()
     assert len(lines) == 3
