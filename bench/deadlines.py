@@ -90,22 +90,7 @@ async def load_deadlines(engine: AsyncEngine, fire_times: list[datetime]) -> Non
         for first in range(0, len(chunk), PER_COMPLAINT):
             owner = _owner()
             rows += [
-                {
-                    "complaint_id": owner.complaint_id,
-                    "clock": owner.clock,
-                    "level": owner.level.value,
-                    "stage": deadline.stage.value,
-                    "kind": deadline.kind.value,
-                    "fire_at": deadline.fire_at,
-                    "due_at": deadline.due_at,
-                    "category": owner.category,
-                    "urgency": owner.urgency,
-                    "state": store.PENDING,
-                    "fired_at": None,
-                    "started_at": owner.started_at,
-                    "correlation_id": str(owner.correlation_id),
-                    "created_at": now,
-                }
+                store.deadline_row(owner, deadline, now)
                 for deadline in _planned(chunk[first : first + PER_COMPLAINT])
             ]
         async with engine.begin() as connection:

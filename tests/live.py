@@ -16,6 +16,7 @@ import uvicorn
 
 from services.embedded import System, build_system, create_app
 from tests.conftest import make_settings
+from yijian.clock import Clock
 
 
 @dataclass
@@ -34,9 +35,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, **overrides: Any) -> Iterator[LiveServer]:
+def serve(data_dir: Path, clock: Clock | None = None, **overrides: Any) -> Iterator[LiveServer]:
+    """Serve the whole system; ``clock`` (default: the real one) lets a test move time."""
     port = free_port()
-    system = build_system(make_settings(data_dir, port=port, **overrides))
+    system = build_system(make_settings(data_dir, port=port, **overrides), clock)
     server = uvicorn.Server(
         uvicorn.Config(create_app(system), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -97,6 +97,26 @@ async def record_clock(
         )
 
 
+def deadline_row(owner: ComplaintClock, deadline: PlannedDeadline, now: datetime) -> dict[str, Any]:
+    """The row a planned deadline is stored as: pending, owned by the complaint's clock."""
+    return {
+        "complaint_id": owner.complaint_id,
+        "clock": owner.clock,
+        "level": owner.level.value,
+        "stage": deadline.stage.value,
+        "kind": deadline.kind.value,
+        "fire_at": deadline.fire_at,
+        "due_at": deadline.due_at,
+        "category": owner.category,
+        "urgency": owner.urgency,
+        "state": PENDING,
+        "fired_at": None,
+        "started_at": owner.started_at,
+        "correlation_id": str(owner.correlation_id),
+        "created_at": now,
+    }
+
+
 async def add_deadlines(
     connection: AsyncConnection,
     owner: ComplaintClock,
@@ -106,26 +126,7 @@ async def add_deadlines(
     if not planned:
         return
     await connection.execute(
-        insert(deadlines),
-        [
-            {
-                "complaint_id": owner.complaint_id,
-                "clock": owner.clock,
-                "level": owner.level.value,
-                "stage": deadline.stage.value,
-                "kind": deadline.kind.value,
-                "fire_at": deadline.fire_at,
-                "due_at": deadline.due_at,
-                "category": owner.category,
-                "urgency": owner.urgency,
-                "state": PENDING,
-                "fired_at": None,
-                "started_at": owner.started_at,
-                "correlation_id": str(owner.correlation_id),
-                "created_at": now,
-            }
-            for deadline in planned
-        ],
+        insert(deadlines), [deadline_row(owner, deadline, now) for deadline in planned]
     )
 
 

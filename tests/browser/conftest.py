@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
-# Re-exported: the browser tests take them from here.
-from tests.live import LiveServer
-from tests.live import free_port as _free_port
+from tests.live import LiveServer, serve
 
-__all__ = ["LiveServer", "_free_port"]
-from tests.live import serve
+__all__ = ["LiveServer"]  # re-exported: the browser tests take it from here
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

@@ -9,20 +9,17 @@ waiting; the browser itself runs in real time.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from services.embedded import build_system, create_app
 from services.routing.users import DEMO_PASSWORD
-from tests.browser.conftest import LiveServer, _free_port, shoot
-from tests.conftest import make_settings
+from tests.browser.conftest import LiveServer, shoot
+from tests.live import serve
 from yijian.clock import FakeClock
 
 TIMEOUT_MS = 15_000
@@ -30,29 +27,11 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FakeClock]]:
-    port = _free_port()
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
-    settings = make_settings(
-        tmp_path_factory.mktemp("workbench"),
-        port=port,
-        demo_users=True,
-        deadline_poll_seconds=0.05,
-    )
-    system = build_system(settings, clock)
-    uvicorn_server = uvicorn.Server(
-        uvicorn.Config(create_app(system), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    # Waiting for the server to come up, not for time to pass: bounded, then it fails.
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", system), clock
-    uvicorn_server.should_exit = True
-    thread.join(timeout=20)
+    with serve(
+        tmp_path_factory.mktemp("workbench"), clock, demo_users=True, deadline_poll_seconds=0.05
+    ) as live:
+        yield live, clock
 
 
 def _submit(client: httpx.Client, village: str, description: str) -> str:

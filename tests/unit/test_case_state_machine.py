@@ -8,6 +8,7 @@ import pytest
 
 from services.routing import domain
 from services.routing.domain import Action, Case, Refused
+from tests.unit import cases
 from yijian.contracts.events import CaseStatus, Org
 from yijian.level import Level
 
@@ -18,22 +19,7 @@ COUNTY = Org(code="620922", name="瓜州县", level=Level.COUNTY)
 
 
 def new_case(**changes: object) -> Case:
-    case = Case(
-        complaint_id="c1",
-        tracking_no="GZ260302-AAAAAA",
-        category=None,
-        urgency="normal",
-        status=CaseStatus.ASSIGNED,
-        level=Level.VILLAGE,
-        assignee=VILLAGE,
-        supervisor=None,
-        clock=1,
-        returns=0,
-        reopens=0,
-        overdue=False,
-        missed_deadlines=0,
-    )
-    return replace(case, **changes)  # type: ignore[arg-type]
+    return replace(cases.new_case(VILLAGE), **changes)  # type: ignore[arg-type]
 
 
 def test_the_happy_path() -> None:

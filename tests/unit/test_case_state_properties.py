@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from services.routing import domain
 from services.routing.domain import ALLOWED, Action, Case, Refused
+from tests.unit.cases import new_case
 from yijian.contracts.events import CaseStatus, Org
 from yijian.level import Level
 
@@ -34,21 +35,7 @@ MAX_REOPENS = 2
 class CaseLife(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.case = Case(
-            complaint_id="c1",
-            tracking_no="GZ260302-AAAAAA",
-            category=None,
-            urgency="normal",
-            status=CaseStatus.ASSIGNED,
-            level=Level.VILLAGE,
-            assignee=VILLAGES[0],
-            supervisor=None,
-            clock=1,
-            returns=0,
-            reopens=0,
-            overdue=False,
-            missed_deadlines=0,
-        )
+        self.case = new_case(VILLAGES[0])
         self.archived = False
 
     def step(self, action: Action, change: Callable[[], Case]) -> None:

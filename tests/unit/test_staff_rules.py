@@ -21,6 +21,7 @@ from services.routing.privacy import (
     withheld_from,
 )
 from services.routing.users import AccountError, check_password_rules
+from tests.unit.cases import new_case
 from yijian.contracts.events import CaseStatus, Org, Stage
 from yijian.jurisdiction import Jurisdiction
 from yijian.level import Level
@@ -152,22 +153,7 @@ def _org(jurisdiction: Jurisdiction, code: str, level: Level) -> Org:
 
 
 def _case(assignee: Org, **changes: object) -> Case:
-    case = Case(
-        complaint_id="c1",
-        tracking_no="GZ260302-AAAAAA",
-        category=None,
-        urgency="normal",
-        status=CaseStatus.ASSIGNED,
-        level=assignee.level,
-        assignee=assignee,
-        supervisor=None,
-        clock=1,
-        returns=0,
-        reopens=0,
-        overdue=False,
-        missed_deadlines=0,
-    )
-    return replace(case, **changes)  # type: ignore[arg-type]
+    return new_case(assignee, **changes)
 
 
 def test_the_buttons_offered_follow_the_state_and_the_access_rules(
