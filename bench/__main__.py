@@ -25,7 +25,7 @@ from bench.figures import Figure, render_table, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # In this order: the intake suite measures the baselines the embedded suite compares with.
-SUITES = ("intake", "embedded", "kafka", "transport", "deadlines")
+SUITES = ("intake", "embedded", "kafka", "transport", "deadlines", "recovery")
 Suite = Callable[[Bench], Awaitable[tuple[list[Figure], dict[str, Any]]]]
 
 
