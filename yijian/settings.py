@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # How long publish waits for Kafka's confirmation before the relay tries again later.
     kafka_delivery_timeout_ms: int = Field(default=60_000, ge=1_000)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=2_000)
+    # A stable name for this replica (a StatefulSet pod's name, "routing-0"): its consumers
+    # join their groups as static members, so a restart within the session timeout takes its
+    # partitions back without a rebalance. Unset: dynamic members, as Kafka's default.
+    kafka_instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
 
     # One database per service; unset means a SQLite file under data_dir.
     intake_database_url: str | None = None

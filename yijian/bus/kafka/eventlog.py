@@ -37,6 +37,7 @@ class KafkaEventLog:
         request_timeout_ms: int = 30_000,
         delivery_timeout_ms: int = 60_000,
         session_timeout_ms: int = 10_000,
+        instance_id: str | None = None,
         catalog: TopicCatalog | None = None,
         catalog_path: Path | None = None,
         catalog_profile: str = "production",
@@ -48,6 +49,7 @@ class KafkaEventLog:
         self._catalog_source = (catalog_path, catalog_profile)
         self.request_timeout_ms = request_timeout_ms
         self._session_timeout_ms = session_timeout_ms
+        self._instance_id = instance_id
         self.producer = ConfirmedProducer(self._new_producer, delivery_timeout_ms / 1000)
         self._inspector: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
@@ -61,6 +63,7 @@ class KafkaEventLog:
             request_timeout_ms=settings.kafka_request_timeout_ms,
             delivery_timeout_ms=settings.kafka_delivery_timeout_ms,
             session_timeout_ms=settings.kafka_session_timeout_ms,
+            instance_id=settings.kafka_instance_id,
             catalog_path=settings.kafka_topic_catalog,
             catalog_profile=settings.kafka_topic_profile,
         )
@@ -106,6 +109,10 @@ class KafkaEventLog:
             request_timeout_ms=self.request_timeout_ms,
             session_timeout_ms=session,
             heartbeat_interval_ms=max(100, session // 5),
+            # Static membership (KIP-345), one member id per replica and group.
+            group_instance_id=f"{self._instance_id}-{group}"
+            if self._instance_id and group
+            else None,
             retry_backoff_ms=200,
             # New partitions (apply-topics raised a count) are noticed within a minute.
             metadata_max_age_ms=60_000,
