@@ -97,7 +97,7 @@ def test_deployments_have_probes_limits_and_run_as_non_root() -> None:
             secret_refs = [
                 v["valueFrom"]["secretKeyRef"]["name"]
                 for v in container.get("env", [])
-                if "valueFrom" in v
+                if "secretKeyRef" in v.get("valueFrom", {})
             ]
             assert set(secret_refs) <= {"yijian-secrets"}
 
