@@ -17,26 +17,16 @@ from bench.context import Bench
 from bench.figures import Figure
 from bench.hops import kafka_hop
 from bench.load import in_own_process, percentile, run_load
-from deploy.local.stack import SERVICES, ServiceProcesses, free_port, production_env
+from bench.shape import production_shape
+from deploy.local.stack import SERVICES
 from yijian.contracts.events import TOPIC_INTAKE
 
 ASSIGN_RATE = 200.0
 
 
 async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
-    postgres = await bench.postgres()
-    kafka = await bench.kafka()
-    prefix = await bench.topics("shape")
-    databases = {s: await postgres.new_database(f"bench_{s}") for s in SERVICES}
-    ports = {service: free_port() for service in SERVICES}
-    env = production_env(
-        bootstrap=kafka.bootstrap,
-        databases=databases,
-        data_dir=bench.folder("shape-data"),
-        ports=ports,
-        topic_prefix=prefix,
-    )
-    processes = ServiceProcesses(env=env, logs=bench.folder("logs"), ports=ports)
+    processes, databases = await production_shape(bench, "shape")
+    ports = processes.ports
     try:
         for service in SERVICES:
             processes.start(service)
@@ -54,6 +44,7 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
         )
     finally:
         processes.stop_all()
+    kafka = await bench.kafka()
     hop_prefix = await bench.topics("hop")
     hop = await in_own_process(
         kafka_hop,

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.context import Bench
 from bench.figures import Figure, Target
-from deploy.local.stack import SERVICES, ServiceProcesses, free_port, production_env
+from bench.shape import production_shape
+from deploy.local.stack import SERVICES
 from services.escalation.store import deadlines
 from services.notify.store import deliveries
 from services.routing.store import cases
@@ -109,21 +110,10 @@ async def unassigned(engine: AsyncEngine, acknowledged: list[str], timeout: floa
 
 
 async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
-    postgres = await bench.postgres()
-    kafka = await bench.kafka()
-    prefix = await bench.topics("recovery")
-    databases = {s: await postgres.new_database(f"recovery_{s}") for s in SERVICES}
-    ports = {service: free_port() for service in SERVICES}
-    env = production_env(
-        bootstrap=kafka.bootstrap,
-        databases=databases,
-        data_dir=bench.folder("recovery-data"),
-        ports=ports,
-        topic_prefix=prefix,
-        # Static group members: a restarted consumer takes its partitions straight back.
-        YIJIAN_KAFKA_INSTANCE_ID="replica-0",
+    # Static group members: a restarted consumer takes its partitions straight back.
+    processes, databases = await production_shape(
+        bench, "recovery", YIJIAN_KAFKA_INSTANCE_ID="replica-0"
     )
-    processes = ServiceProcesses(env=env, logs=bench.folder("recovery-logs"), ports=ports)
     engines = {s: create_async_engine(databases[s]) for s in WORK_OF}
     cold: dict[str, float] = {}
     recovered: dict[str, float | None] = {}
