@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.routing import domain
 from services.routing.access import below
+from services.routing.api import CaseOut
 from services.routing.store import cases
 from yijian.contracts.events import CaseStatus, Org, Stage
 from yijian.jurisdiction import Jurisdiction
@@ -65,19 +66,9 @@ class DeadlineOut(BaseModel):
     colour: Colour
 
 
-class CaseSummary(BaseModel):
-    complaint_id: str
-    tracking_no: str
-    status: str
-    level: str
-    assignee: Org
-    supervisor: Org | None
-    category: str | None
-    urgency: str
-    returns: int
-    reopens: int
-    overdue: bool
-    visited: bool
+class CaseSummary(CaseOut):
+    """What a staff action answers, plus what the inbox sorts and colours by."""
+
     submitted_at: datetime
     updated_at: datetime
     accept_due_at: datetime | None
