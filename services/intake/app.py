@@ -140,6 +140,7 @@ class IntakeService:
         return 0
 
     async def close(self) -> None:
+        await self.submissions.close()
         await self.wechat.close()
 
     async def observe(self) -> None:

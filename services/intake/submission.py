@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import uuid4
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from services.intake.contacts import Contact, ContactSeal, add_contact
+from services.intake.contacts import Contact, ContactSeal
 from services.intake.domain import ComplaintIn, coarse, new_tracking_no
-from services.intake.store import complaint_views, complaints, idempotency_keys, timeline
+from services.intake.store import complaint_views, complaints, contacts, idempotency_keys, timeline
 from services.intake.submission_limits import Sender, SubmissionLimits
 from yijian.bus.outbox import ServiceDatabase, Transaction
 from yijian.contracts.events import ComplaintSubmitted, ReportedLocation
+from yijian.group_commit import GroupCommit
 
 
 class IdempotencyConflict(Exception):
@@ -71,19 +72,66 @@ class Receipt:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A validated submission on its way to the database."""
+
+    request: ComplaintIn
+    key: str | None
+    fingerprint: str
+    channel_contact: ChannelContact | None
+    sender: Sender
+
+
+class _OnItsOwn(Exception):
+    """This submission cannot share a batch (a key used twice in it, a sender at a limit, a
+    collision): it gets a transaction of its own, which settles it exactly."""
+
+
+class _OverLimit(Exception):
+    def __init__(self, positions: set[int]) -> None:
+        super().__init__(f"{len(positions)} senders at a limit")
+        self.positions = positions
+
+
+_INSERT = {table.name: insert(table) for table in (complaints, contacts, complaint_views)}
+_INSERT_TIMELINE = insert(timeline)
+_INSERT_KEY = insert(idempotency_keys)
+_EARLIER = (
+    select(
+        idempotency_keys.c.key,
+        idempotency_keys.c.fingerprint,
+        complaints.c.id,
+        complaints.c.tracking_no,
+    )
+    .join(complaints, complaints.c.id == idempotency_keys.c.complaint_id)
+    .where(idempotency_keys.c.key.in_(bindparam("keys", expanding=True)))
+)
+
+
 class Submissions:
+    """Stores complaints, those arriving together in one transaction (yijian/group_commit.py).
+
+    A batch is written with one statement per table. Whatever a batch cannot settle for
+    everyone at once — an Idempotency-Key twice in it, a sender whose count would pass a
+    limit, a tracking-number collision — goes on its own, through the same checks one at a
+    time, so what a citizen gets never depends on who else was filing.
+    """
+
     def __init__(
         self,
         database: ServiceDatabase,
         categories: list[str],
         seal: ContactSeal,
         limits: SubmissionLimits | None = None,
+        max_batch: int = 64,
     ) -> None:
         self._database = database
         self._categories = categories
         self._seal = seal
         self._limits = limits
         self._vouchers: list[ChannelVoucher] = []
+        self._batches: GroupCommit[_Pending, Receipt] = GroupCommit(self._write_batch, max_batch)
 
     def add(self, voucher: ChannelVoucher) -> None:
         self._vouchers.append(voucher)
@@ -117,113 +165,177 @@ class Submissions:
             fingerprint = hashlib.sha256(
                 (fingerprint + channel_contact.digest()).encode()
             ).hexdigest()
+        pending = _Pending(
+            request,
+            idempotency_key,
+            fingerprint,
+            channel_contact,
+            Sender(
+                ip=client_ip,
+                phone=request.contact.phone if request.contact else None,
+                openid=channel_contact.wechat_openid if channel_contact else None,
+            ),
+        )
+        try:
+            return await self._batches.submit(pending)
+        except _OnItsOwn:
+            return await self._submit_alone(pending)
+
+    async def close(self) -> None:
+        await self._batches.close()
+
+    async def _write_batch(self, batch: Sequence[_Pending]) -> list[Receipt | BaseException]:
+        outcomes: list[Receipt | BaseException] = [_OnItsOwn() for _ in batch]
+        remaining = list(range(len(batch)))
+        # A second try without the senders at a limit; if that meets one too, all go alone.
+        for _ in range(2):
+            try:
+                async with self._database.transaction() as tx:
+                    settled = await self._store_batch(tx, [batch[i] for i in remaining])
+            except _OverLimit as over:
+                remaining = [i for n, i in enumerate(remaining) if n not in over.positions]
+                continue
+            except IntegrityError:
+                break
+            for i, outcome in zip(remaining, settled, strict=True):
+                outcomes[i] = outcome
+            break
+        return outcomes
+
+    async def _store_batch(
+        self, tx: Transaction, batch: Sequence[_Pending]
+    ) -> list[Receipt | BaseException]:
+        keys = [pending.key for pending in batch if pending.key is not None]
+        earlier = {}
+        if keys:
+            rows = await tx.connection.execute(_EARLIER, {"keys": keys})
+            earlier = {row.key: row for row in rows}
+        outcomes: list[Receipt | BaseException] = [_OnItsOwn() for _ in batch]
+        fresh: list[int] = []
+        keys_in_batch: set[str] = set()
+        for position, pending in enumerate(batch):
+            if pending.key in earlier:
+                outcomes[position] = _answer(earlier[pending.key], pending.fingerprint)
+            elif pending.key is None or pending.key not in keys_in_batch:
+                if pending.key is not None:
+                    keys_in_batch.add(pending.key)
+                fresh.append(position)
+        if self._limits is not None and fresh:
+            senders = [batch[position].sender for position in fresh]
+            over = await self._limits.take_many(tx.connection, senders, tx.now)
+            if over:
+                raise _OverLimit({fresh[n] for n in over})
+        receipts = await self._store(tx, [batch[position] for position in fresh])
+        for position, receipt in zip(fresh, receipts, strict=True):
+            outcomes[position] = receipt
+        return outcomes
+
+    async def _submit_alone(self, pending: _Pending) -> Receipt:
         # A tracking-number collision or two racing requests with one key roll back the
         # whole transaction; the second attempt then sees what the first one committed.
         for _ in range(3):
             try:
                 async with self._database.transaction() as tx:
-                    if idempotency_key is not None:
-                        earlier = await self._earlier(tx, idempotency_key, fingerprint)
+                    if pending.key is not None:
+                        rows = await tx.connection.execute(_EARLIER, {"keys": [pending.key]})
+                        earlier = rows.first()
                         if earlier is not None:
-                            return earlier
+                            answer = _answer(earlier, pending.fingerprint)
+                            if isinstance(answer, IdempotencyConflict):
+                                raise answer
+                            return answer
                     if self._limits is not None:
-                        sender = Sender(
-                            ip=client_ip,
-                            phone=request.contact.phone if request.contact else None,
-                            openid=channel_contact.wechat_openid if channel_contact else None,
-                        )
-                        await self._limits.take(tx.connection, sender, tx.now)
-                    return await self._store(
-                        tx, request, idempotency_key, fingerprint, channel_contact
-                    )
+                        await self._limits.take(tx.connection, pending.sender, tx.now)
+                    [receipt] = await self._store(tx, [pending])
+                    return receipt
             except IntegrityError:
                 continue
         raise RuntimeError("could not store the complaint after three attempts")
 
-    async def _earlier(self, tx: Transaction, key: str, fingerprint: str) -> Receipt | None:
-        row = (
-            await tx.connection.execute(
-                select(idempotency_keys.c.fingerprint, complaints.c.id, complaints.c.tracking_no)
-                .join(complaints, complaints.c.id == idempotency_keys.c.complaint_id)
-                .where(idempotency_keys.c.key == key)
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.fingerprint != fingerprint:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was already used for a different complaint"
-            )
-        return Receipt(row.id, row.tracking_no, replayed=True)
+    async def _store(self, tx: Transaction, batch: Sequence[_Pending]) -> list[Receipt]:
+        """Insert the complaints of ``batch`` with one statement per table."""
+        if not batch:
+            return []
+        rows: dict[str, list[dict[str, Any]]] = {
+            "complaints": [],
+            "contacts": [],
+            "complaint_views": [],
+            "timeline": [],
+            "keys": [],
+        }
+        receipts = [await self._rows(tx, pending, rows) for pending in batch]
+        for name in ("complaints", "contacts", "complaint_views"):
+            if rows[name]:
+                await tx.connection.execute(_INSERT[name], rows[name])
+        await tx.connection.execute(_INSERT_TIMELINE, rows["timeline"])
+        if rows["keys"]:
+            await tx.connection.execute(_INSERT_KEY, rows["keys"])
+        return receipts
 
-    async def _store(
-        self,
-        tx: Transaction,
-        request: ComplaintIn,
-        key: str | None,
-        fingerprint: str,
-        channel_contact: ChannelContact | None = None,
+    async def _rows(
+        self, tx: Transaction, pending: _Pending, rows: dict[str, list[dict[str, Any]]]
     ) -> Receipt:
+        """One complaint's rows, added to ``rows``, and its event emitted."""
         now = tx.now
+        request = pending.request
         complaint_id = uuid4().hex
         tracking_no = new_tracking_no(now)
         where = request.location
-        await tx.connection.execute(
-            insert(complaints).values(
-                id=complaint_id,
-                tracking_no=tracking_no,
-                description=request.description,
-                category=request.category,
-                urgency=request.urgency,
-                channel=request.channel,
-                grid_code=where.grid_code,
-                village_code=where.village_code,
-                lat=where.lat,
-                lon=where.lon,
-                submitted_at=now,
-            )
+        rows["complaints"].append(
+            {
+                "id": complaint_id,
+                "tracking_no": tracking_no,
+                "description": request.description,
+                "category": request.category,
+                "urgency": request.urgency,
+                "channel": request.channel,
+                "grid_code": where.grid_code,
+                "village_code": where.village_code,
+                "lat": where.lat,
+                "lon": where.lon,
+                "submitted_at": now,
+            }
         )
         contact = request.contact
-        vouched = channel_contact or ChannelContact()
+        vouched = pending.channel_contact or ChannelContact()
         has_contact = (contact is not None and not contact.is_empty) or bool(
             vouched.wechat_openid or vouched.email
         )
         conceal = contact is not None and contact.conceal_from_village
         # The choice is kept even with nothing to hide yet, so the case view can say it.
         if has_contact or where.address or conceal:
-            await add_contact(
-                tx.connection,
-                self._seal,
-                complaint_id,
-                Contact(
-                    name=contact.name if contact else None,
-                    phone=contact.phone if contact else None,
-                    address=where.address,
-                    email=vouched.email,
-                    wechat_openid=vouched.wechat_openid,
-                    conceal_from_village=conceal,
-                ),
+            kept = Contact(
+                name=contact.name if contact else None,
+                phone=contact.phone if contact else None,
+                address=where.address,
+                email=vouched.email,
+                wechat_openid=vouched.wechat_openid,
+                conceal_from_village=conceal,
             )
-        await tx.connection.execute(
-            insert(complaint_views).values(
-                complaint_id=complaint_id,
-                status="submitted",
-                clock=0,
-                deadline_clock=0,
-                overdue=False,
-                updated_at=now,
+            rows["contacts"].append(
+                {"complaint_id": complaint_id, **self._seal.sealed_row(complaint_id, kept)}
             )
+        rows["complaint_views"].append(
+            {
+                "complaint_id": complaint_id,
+                "status": "submitted",
+                "clock": 0,
+                "deadline_clock": 0,
+                "overdue": False,
+                "updated_at": now,
+            }
         )
-        await tx.connection.execute(
-            insert(timeline).values(
-                complaint_id=complaint_id, at=now, kind="submitted", text="诉求已提交"
-            )
+        rows["timeline"].append(
+            {"complaint_id": complaint_id, "at": now, "kind": "submitted", "text": "诉求已提交"}
         )
-        if key is not None:
-            await tx.connection.execute(
-                insert(idempotency_keys).values(
-                    key=key, fingerprint=fingerprint, complaint_id=complaint_id, created_at=now
-                )
+        if pending.key is not None:
+            rows["keys"].append(
+                {
+                    "key": pending.key,
+                    "fingerprint": pending.fingerprint,
+                    "complaint_id": complaint_id,
+                    "created_at": now,
+                }
             )
         await tx.emit(
             ComplaintSubmitted(
@@ -244,3 +356,12 @@ class Submissions:
             key=complaint_id,
         )
         return Receipt(complaint_id, tracking_no, replayed=False)
+
+
+def _answer(earlier: Any, fingerprint: str) -> Receipt | IdempotencyConflict:
+    """The answer to a request whose Idempotency-Key was used before."""
+    if earlier.fingerprint != fingerprint:
+        return IdempotencyConflict(
+            "this Idempotency-Key was already used for a different complaint"
+        )
+    return Receipt(earlier.id, earlier.tracking_no, replayed=True)

@@ -183,6 +183,34 @@ class SubmissionLimits:
                 retry_after = max(1, math.ceil((start + limit.window - now).total_seconds()))
                 raise SubmissionLimited(limit.reason(retry_after), retry_after)
 
+    async def take_many(
+        self, connection: AsyncConnection, senders: Sequence[Sender], now: datetime
+    ) -> set[int]:
+        """Count one complaint for each sender of a batch, one statement for them all.
+
+        Returns the positions of the senders whose count passed a limit (the caller rolls the
+        batch back and lets those go one by one through ``take``, which decides exactly which
+        of them are refused); empty when the whole batch is within its limits.
+        """
+        counted: dict[tuple[str, datetime], int] = {}
+        whose: list[list[tuple[str, datetime]]] = []
+        for sender in senders:
+            slots = [
+                (subject, window_start(now, limit.window))
+                for limit, subject in self._subjects(sender)
+            ]
+            for slot in slots:
+                counted[slot] = counted.get(slot, 0) + 1
+            whose.append(slots)
+        if not counted:
+            return set()
+        totals = await count_many(connection, counted)
+        over = {slot for slot, total in totals.items() if total > self._allowed(slot[0])}
+        return {n for n, slots in enumerate(whose) if over.intersection(slots)}
+
+    def _allowed(self, subject: str) -> int:
+        return self._limits[subject.partition(":")[0]].allowed
+
     async def sweep(self, connection: AsyncConnection, now: datetime) -> int:
         """Delete counters of windows long over; returns how many went."""
         result = await connection.execute(
@@ -212,6 +240,30 @@ async def count_one(connection: AsyncConnection, subject: str, start: datetime) 
         .returning(submission_counts.c.count)
     )
     return int((await connection.execute(statement)).scalar_one())
+
+
+async def count_many(
+    connection: AsyncConnection, counts: dict[tuple[str, datetime], int]
+) -> dict[tuple[str, datetime], int]:
+    """Add to several counters at once; each counter's new total. Like ``count_one``, the
+    upsert locks the rows it touches until the caller's transaction ends."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(submission_counts)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[submission_counts.c.subject, submission_counts.c.window_start],
+        set_={"count": submission_counts.c.count + upsert.excluded.count},
+    ).returning(
+        submission_counts.c.subject,
+        submission_counts.c.window_start,
+        submission_counts.c.count,
+        sort_by_parameter_order=True,
+    )
+    rows = [
+        {"subject": subject, "window_start": start, "count": count}
+        for (subject, start), count in counts.items()
+    ]
+    result = await connection.execute(statement, rows)
+    return {slot: int(row[2]) for slot, row in zip(counts, result.all(), strict=True)}
 
 
 async def give_back_one(connection: AsyncConnection, subject: str, start: datetime) -> None:
