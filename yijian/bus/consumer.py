@@ -1,17 +1,28 @@
-"""Runs one consumer group: poll, apply each event in the service's own transaction, commit.
+"""Runs one consumer group: poll, apply the events in the service's own database, commit.
 
-Per partition, records are applied strictly in order. A record that fails is tried again on
-the next poll (its partition waits; other partitions go on); after ``max_attempts`` failures
-it is dead-lettered with the error and its partition moves on. A database that cannot be
+Everything one poll brought is applied in one transaction: its event ids go into the
+processed-event table in one statement, each new event's handler runs in order, and one commit
+(one fsync on SQLite, one round trip on PostgreSQL) settles the lot. A transaction per event
+cost more than everything else together: bench/transport.py went from about 400-800 events a
+second to about 5,000, and a consumer draining a backlog alone to about 13,000.
+
+When anything in that batch fails, it is rolled back whole and the same records are applied
+one by one, each in its own transaction, as before batching: the failing record is singled out
+and the good ones around it still apply. That careful path keeps the promises below. Per
+partition, records are applied strictly in order. A record that fails is tried again on the
+next poll (its partition waits; other partitions go on); after ``max_attempts`` failures it is
+dead-lettered with the error and its partition moves on. A poll holding such a retry takes the
+careful path at once, so attempts are counted exactly as before. A database that cannot be
 reached is not the record's fault: the record waits for it, however long, and no attempt is
-counted, so an outage parks nothing.
+counted, so an outage parks nothing (a batch that meets it waits whole, without the careful
+path, which would only meet it again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
@@ -24,6 +35,16 @@ from yijian.metrics import EVENTS_CONSUMED
 Handler = Callable[[Transaction, Envelope], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
+
+
+def _about(consumer: str, envelope: Envelope) -> contextlib.AbstractContextManager[None]:
+    """Everything logged while handling ``envelope`` carries the complaint's correlation id."""
+    return structlog.contextvars.bound_contextvars(
+        consumer=consumer,
+        event_type=envelope.type,
+        event_id=str(envelope.id),
+        correlation_id=str(envelope.correlation_id),
+    )
 
 
 class Consumer:
@@ -53,6 +74,75 @@ class Consumer:
         """Poll once and apply what came; returns how many records were settled."""
         self._database_away = False
         deliveries = await self._subscription.poll(self._batch, timeout)
+        settled = await self._apply_together(deliveries)
+        if settled is None:
+            settled = await self._apply_each(deliveries)
+        await self._subscription.commit(settled)
+        return len(settled)
+
+    async def _apply_together(self, deliveries: Sequence[Delivery]) -> list[Delivery] | None:
+        """The fast path: every record in one transaction; the records settled, or None when
+        the batch failed and rolled back, for the careful path to single the culprit out."""
+        if any((d.topic, d.partition, d.offset) in self._attempts for d in deliveries):
+            return None  # a retry: its attempts are counted one record at a time
+        handled = [d.envelope for d in deliveries if d.envelope.type in self._handlers]
+        applied = 0
+        if handled:
+            try:
+                applied = await self._apply_in_one_transaction(handled)
+            except Exception as error:
+                if database_unavailable(error):
+                    self._wait_for_database(deliveries, error)
+                    return []
+                log.warning(
+                    "batch failed; applying its events one by one",
+                    consumer=self.name,
+                    events=len(deliveries),
+                    error=type(error).__name__,
+                )
+                return None
+        # Counted only now that the transaction committed.
+        self._count("ignored", len(deliveries) - len(handled))
+        self._count("duplicate", len(handled) - applied)
+        self._count("applied", applied)
+        return list(deliveries)
+
+    async def _apply_in_one_transaction(self, envelopes: Sequence[Envelope]) -> int:
+        """Run each new event's handler, in order, in one transaction; how many ran."""
+        applied = 0
+        async with self._database.consuming_batch(self.name, envelopes) as (tx, fresh):
+            for envelope in envelopes:
+                with _about(self.name, envelope):
+                    event_id = str(envelope.id)
+                    if event_id not in fresh:
+                        log.debug("duplicate delivery skipped")
+                        continue
+                    fresh.discard(event_id)  # a second copy later in this batch is a duplicate
+                    await self._handlers[envelope.type](tx, envelope)
+                    applied += 1
+        return applied
+
+    def _wait_for_database(self, deliveries: Sequence[Delivery], error: Exception) -> None:
+        """Give every partition back from its first record in this poll, counting nothing
+        against them: the whole poll is tried again once the database answers."""
+        log.warning(
+            "database unavailable; the events wait", consumer=self.name, error=type(error).__name__
+        )
+        self._database_away = True
+        rewound: set[tuple[str, int]] = set()
+        for delivery in deliveries:
+            slot = (delivery.topic, delivery.partition)
+            if slot not in rewound:  # from the first: on Kafka, a later rewind would seek past it
+                rewound.add(slot)
+                self._subscription.rewind(delivery)
+        self._count("failed", len(rewound))  # one try per partition, as the careful path counts
+
+    def _count(self, outcome: str, events: int) -> None:
+        if events:
+            EVENTS_CONSUMED.labels(self.name, outcome).inc(events)
+
+    async def _apply_each(self, deliveries: Sequence[Delivery]) -> list[Delivery]:
+        """The careful path: a transaction per record, a failing record holding its partition."""
         settled: list[Delivery] = []
         blocked: set[tuple[str, int]] = set()
         for delivery in deliveries:
@@ -64,8 +154,7 @@ class Consumer:
             else:
                 blocked.add(slot)
                 self._subscription.rewind(delivery)
-        await self._subscription.commit(settled)
-        return len(settled)
+        return settled
 
     async def _apply(self, delivery: Delivery) -> bool:
         envelope = delivery.envelope
@@ -73,13 +162,7 @@ class Consumer:
         if handler is None:
             EVENTS_CONSUMED.labels(self.name, "ignored").inc()
             return True  # not an event this consumer cares about
-        # Everything logged while handling carries the complaint's correlation id.
-        with structlog.contextvars.bound_contextvars(
-            consumer=self.name,
-            event_type=envelope.type,
-            event_id=str(envelope.id),
-            correlation_id=str(envelope.correlation_id),
-        ):
+        with _about(self.name, envelope):
             return await self._apply_with(handler, delivery)
 
     async def _apply_with(self, handler: Handler, delivery: Delivery) -> bool:

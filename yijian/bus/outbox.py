@@ -170,6 +170,39 @@ class ServiceDatabase:
                 raise AlreadyProcessed(str(envelope.id))
             yield tx
 
+    @asynccontextmanager
+    async def consuming_batch(
+        self, consumer: str, envelopes: Sequence[Envelope]
+    ) -> AsyncIterator[tuple[Transaction, set[str]]]:
+        """One transaction that records all of ``envelopes`` as processed by ``consumer``;
+        yields it with the ids (as text) not processed before, which the caller applies.
+
+        One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` (SQLAlchemy sends the rows
+        as one statement per thousand) instead of a statement and a commit per event.
+        """
+        async with self.transaction() as tx:
+            # Sorted: two replicas recording overlapping batches (a rebalance) take the row
+            # locks in the same order, so they wait for each other instead of deadlocking.
+            ids = sorted({str(envelope.id) for envelope in envelopes})
+            rows = [{"consumer": consumer, "event_id": i, "processed_at": tx.now} for i in ids]
+            dialect = tx.connection.dialect.name
+            if not rows:
+                fresh: set[str] = set()
+            elif dialect in {"postgresql", "sqlite"}:
+                upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                statement = upsert(self.processed).on_conflict_do_nothing()
+                returned = await tx.connection.execute(
+                    statement.returning(self.processed.c.event_id), rows
+                )
+                fresh = set(returned.scalars())
+            else:
+                fresh = {
+                    str(row["event_id"])
+                    for row in rows
+                    if await _record_once(tx.connection, self.processed, row)
+                }
+            yield tx, fresh
+
     async def take_outbox(self, limit: int) -> list[tuple[int, str, Envelope]]:
         async with self.engine.connect() as connection:
             rows = await connection.execute(
