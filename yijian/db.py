@@ -6,6 +6,8 @@ power cut: a 201 to a citizen means the complaint is on disk. PostgreSQL needs n
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
@@ -75,11 +77,30 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_READING):
+            # A reader in WAL mode sees a snapshot and blocks no writer: no lock to take.
+            connection.exec_driver_sql("BEGIN")
+            return
         # IMMEDIATE takes the write lock up front, so two writers queue instead of failing
         # half-way with "database is locked" on upgrade from a read lock.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+_READING = "yijian_reading"
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for reads only. On SQLite its transaction takes no write lock, so a
+    relay or a page polling the database never holds up a citizen's submission (a write
+    through it could meet "database is locked": write in a transaction). On PostgreSQL it is
+    an ordinary connection."""
+    async with engine.connect() as connection:
+        if is_sqlite(str(engine.url)):
+            await connection.execution_options(**{_READING: True})
+        yield connection
 
 
 async def create_tables(engine: AsyncEngine, metadata: MetaData) -> None:

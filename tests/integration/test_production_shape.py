@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -159,6 +160,9 @@ async def test_unanswered_complaint_climbs_across_processes(production: Producti
         assert not [r for r in records if personal.encode() in r], personal
         for log in production.logs.glob("*.log"):
             assert personal not in log.read_text(errors="replace"), (personal, log.name)
+    # A caller's network address is theirs too: no access log lines ('127.0.0.1:51234 - "GET').
+    for log in production.logs.glob("*.log"):
+        assert not re.search(r'\d:\d+ - "', log.read_text(errors="replace")), log.name
 
 
 async def every_record(system: Production) -> list[bytes]:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yijian.bus.protocol import DeadLetter, Delivery
 from yijian.clock import Clock
 from yijian.contracts import Envelope
-from yijian.db import UtcDateTime
+from yijian.db import UtcDateTime, reading
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
@@ -146,7 +146,7 @@ class SqlEventLog:
             query = query.where(dead_letters.c.group == group)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             rows = (await connection.execute(query)).all()
         return [
             DeadLetter(
@@ -168,7 +168,7 @@ class SqlEventLog:
         The group that failed it never marked it processed, so it applies it now; groups
         that did process it skip it by its event id.
         """
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             row = (
                 await connection.execute(
                     select(dead_letters).where(
@@ -190,7 +190,7 @@ class SqlEventLog:
     async def lag(self, group: str, topics: Sequence[str]) -> int:
         """Records appended but not yet committed by ``group``."""
         total = 0
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             for topic in topics:
                 for partition in range(self.partitions):
                     end = await connection.scalar(
@@ -229,7 +229,7 @@ class SqlSubscription:
                 for topic in self._topics
                 for partition in range(self._log.partitions)
             }
-            async with self._log.engine.connect() as connection:
+            async with reading(self._log.engine) as connection:
                 rows = await connection.execute(
                     select(consumer_offsets).where(
                         consumer_offsets.c.group == self._group,
@@ -253,7 +253,7 @@ class SqlSubscription:
     async def _fetch(self, max_records: int) -> list[Delivery]:
         positions = await self._load_positions()
         deliveries: list[Delivery] = []
-        async with self._log.engine.connect() as connection:
+        async with reading(self._log.engine) as connection:
             for (topic, partition), position in positions.items():
                 rows = await connection.execute(
                     select(event_log.c.offset, event_log.c.envelope)
