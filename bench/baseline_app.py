@@ -18,10 +18,11 @@ from fastapi import FastAPI, Response, status
 
 from services.intake.api import SubmittedOut
 from services.intake.domain import ComplaintIn
+from yijian.http import NO_OPENTELEMETRY
 
 
 def create_baseline_app() -> FastAPI:
-    app = FastAPI(title="intake baseline")
+    app = FastAPI(title="intake baseline", telemetry=NO_OPENTELEMETRY)
 
     @app.post("/api/v1/complaints", status_code=status.HTTP_201_CREATED)
     async def submit_complaint(body: ComplaintIn, response: Response) -> SubmittedOut:

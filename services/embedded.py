@@ -28,7 +28,7 @@ from yijian.bus.sqllog import SqlEventLog
 from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, SystemClock
 from yijian.db import create_engine
-from yijian.http import BodyLimit, install_error_handlers, install_security
+from yijian.http import NO_OPENTELEMETRY, BodyLimit, install_error_handlers, install_security
 from yijian.jurisdiction import Jurisdiction
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
@@ -152,6 +152,7 @@ def create_app(system: System, *, background: bool = True) -> FastAPI:
         description="Citizens' complaints, routed to the village that owns the place and held "
         "to deadlines by the township and the county.",
         lifespan=lifespan,
+        telemetry=NO_OPENTELEMETRY,
     )
     install_error_handlers(app)
     document_error_bodies(app)

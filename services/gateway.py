@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Match
 
 from services.embedded import build_system
 from services.intake.internal_api import INTERNAL_PREFIX
-from yijian.http import SecurityHeaders
+from yijian.http import NO_OPENTELEMETRY, SecurityHeaders
 from yijian.settings import SERVICES, Settings
 
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1).
@@ -92,7 +92,13 @@ def create_gateway(settings: Settings) -> FastAPI:
         yield
         await client.aclose()
 
-    app = FastAPI(title="yijian gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="yijian gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=NO_OPENTELEMETRY,
+    )
     # The services set these on what they answer; this covers the gateway's own answers.
     app.add_middleware(SecurityHeaders)
 

@@ -23,7 +23,7 @@ from yijian.bus.sqllog import metadata as eventlog_metadata
 from yijian.clock import Clock, FileClock, SystemClock
 from yijian.contracts.events import TOPIC_CASES, TOPIC_DEADLINES, TOPIC_INTAKE
 from yijian.db import create_engine
-from yijian.http import BodyLimit, install_error_handlers, install_security
+from yijian.http import NO_OPENTELEMETRY, BodyLimit, install_error_handlers, install_security
 from yijian.metrics import RequestTimer
 from yijian.migrate import migrate
 from yijian.openapi import document_error_bodies
@@ -96,7 +96,9 @@ def create_service_app(name: str, settings: Settings) -> FastAPI:
             await service.database.engine.dispose()
             await system.event_log.close()
 
-    app = FastAPIOffline(title=f"yijian {name}", version="0.1.0", lifespan=lifespan)
+    app = FastAPIOffline(
+        title=f"yijian {name}", version="0.1.0", lifespan=lifespan, telemetry=NO_OPENTELEMETRY
+    )
     install_error_handlers(app)
     document_error_bodies(app)
     include_service_routes(app, system, service)
