@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.figures import Figure, Target
-from bench.load import percentile
+from bench.load import LoadPlan, LoadResult, percentile, run_load
 from services.routing.store import cases
 
 TARGET_P50_MS = 25.0
@@ -72,27 +72,50 @@ async def assignments(
     return Assignments(latencies, len(when_accepted) - len(assigned_at))
 
 
+# The issue's rate, and a light one: at 200/s two cores running four services, PostgreSQL,
+# Kafka and the load generator are saturated and the figure is a queue; at 20/s it is the
+# path itself.
+ASSIGN_RATE = 200.0
+LIGHT_RATE = 20.0
+
+
+async def assignments_at(
+    bench_plan: Callable[[float], LoadPlan], routing_database: str, rate: float, settle: float
+) -> tuple[LoadResult, Assignments]:
+    """A steady load at ``rate``, then each accepted complaint's time to its assignment."""
+    steady = await run_load(bench_plan(rate))
+    if not steady.accepted:
+        raise RuntimeError(f"nothing accepted at {rate:.0f}/s; first error: {steady.first_error}")
+    return steady, await assignments(routing_database, steady.accepted, settle)
+
+
 def assignment_figures(
-    where: str, measured: Assignments, hop_ms: Sequence[float], hop_name: str
+    where: str,
+    measured: Assignments,
+    hop_ms: Sequence[float],
+    hop_name: str,
+    rate: float = ASSIGN_RATE,
 ) -> list[Figure]:
     note = f"{measured.missing} not assigned in time" if measured.missing else ""
+    targeted = rate == ASSIGN_RATE
+    at = "" if targeted else f" @ {rate:.0f}/s"
     return [
         Figure(
-            f"submit→assigned p50 ({where})",
+            f"submit→assigned p50{at} ({where})",
             "ms",
             percentile(measured.latencies_ms, 50),
             percentile(hop_ms, 50),
             hop_name,
-            Target(at_most=TARGET_P50_MS),
+            Target(at_most=TARGET_P50_MS) if targeted else Target(),
             note,
         ),
         Figure(
-            f"submit→assigned p99 ({where})",
+            f"submit→assigned p99{at} ({where})",
             "ms",
             percentile(measured.latencies_ms, 99),
             percentile(hop_ms, 99),
             hop_name,
-            Target(at_most=TARGET_P99_MS),
+            Target(at_most=TARGET_P99_MS) if targeted else Target(),
             note,
         ),
     ]

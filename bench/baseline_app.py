@@ -54,6 +54,7 @@ def main() -> None:
         host="127.0.0.1",
         port=port,
         log_level="info",
+        access_log=False,  # as `yijian serve` runs: the same work per request but storage
         timeout_graceful_shutdown=10,
     )
 

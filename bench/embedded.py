@@ -1,26 +1,26 @@
 """Issue #6 items 2, 3 and 7 on the embedded shape: ``yijian run``, all four services over SQLite.
 
-In one process, in this order: its memory idle; submit → assigned at a steady 200 complaints
-a second; then intake's throughput with 32 clients back to back, everything downstream working
-through the flood in the same process. Its memory is watched throughout (the "under load"
-figure is the highest reading). Baselines: the bare endpoint's figures from the intake suite,
-and one raw SQLite hop at the same rate (bench.hops).
+In one process, in this order: its memory idle; submit → assigned at a steady 20, then 200
+complaints a second; then intake's throughput with 32 clients back to back, everything
+downstream working through the flood in the same process. Its memory is watched throughout
+(the "under load" figure is the highest reading). Baselines: the bare endpoint's figures from
+the intake suite, and one raw SQLite hop at 200/s (bench.hops).
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from bench import intake
-from bench.assignment import assignment_figures, assignments
+from bench.assignment import ASSIGN_RATE, LIGHT_RATE, assignment_figures, assignments_at
 from bench.context import Bench
 from bench.figures import Figure, Target
 from bench.hops import sqlite_hop
 from bench.load import in_own_process, percentile, run_load
 from bench.servers import RssWatch, ServerProcess, rss_mb
 
-ASSIGN_RATE = 200.0
 IDLE_SECONDS = 3.0
 
 
@@ -37,17 +37,11 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
         await asyncio.sleep(IDLE_SECONDS)  # let start-up work finish before calling it idle
         details["rss_idle_mb"] = rss_mb(server.pid)
         async with RssWatch(server.pid).running() as watch:
-            steady = intake.checked(
-                await run_load(
-                    intake.steady_plan(bench, server.port, ASSIGN_RATE, collect_ids=True)
-                ),
-                "embedded, steady",
-            )
-            measured = await assignments(
-                f"sqlite+aiosqlite:///{data / 'routing.db'}",
-                steady.accepted,
-                bench.scale.settle_timeout,
-            )
+            plan = partial(intake.steady_plan, bench, server.port, collect_ids=True)
+            routing = f"sqlite+aiosqlite:///{data / 'routing.db'}"
+            settle = bench.scale.settle_timeout
+            light, light_measured = await assignments_at(plan, routing, LIGHT_RATE, settle)
+            steady, measured = await assignments_at(plan, routing, ASSIGN_RATE, settle)
             closed = intake.checked(
                 await run_load(intake.closed_plan(bench, server.port)), "embedded, throughput"
             )
@@ -60,6 +54,8 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
     details.update(
         steady=intake.summary(steady),
         assigned=measured.details(),
+        light=intake.summary(light),
+        light_assigned=light_measured.details(),
         closed=intake.summary(closed),
         sqlite_hop_p50_ms=percentile(hop, 50),
         sqlite_hop_p99_ms=percentile(hop, 99),
@@ -76,6 +72,7 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
             note="yijian run: routing, escalation and notify share the process",
         ),
         *assignment_figures("embedded", measured, hop, "raw SQLite hop"),
+        *assignment_figures("embedded", light_measured, hop, "raw SQLite hop", LIGHT_RATE),
         Figure(
             "RSS idle (embedded)",
             "MB",

@@ -1,27 +1,26 @@
 """Issue #6 item 3 on the production shape: four ``yijian serve`` processes, PostgreSQL, Kafka.
 
-Submit → assigned at a steady 200 complaints a second through intake's outbox, Kafka, and
+Submit → assigned at a steady 20, then 200 complaints a second through intake's outbox, Kafka, and
 routing's consumer. Baseline: a raw aiokafka produce-and-consume hop at the same rate, with
 the producer settings yijian uses (bench.hops), on the same broker in the same run.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import httpx
 
 from bench import intake
-from bench.assignment import assignment_figures, assignments
+from bench.assignment import ASSIGN_RATE, LIGHT_RATE, assignment_figures, assignments_at
 from bench.context import Bench
 from bench.figures import Figure
 from bench.hops import kafka_hop
-from bench.load import in_own_process, percentile, run_load
+from bench.load import in_own_process, percentile
 from bench.shape import production_shape
 from deploy.local.stack import SERVICES
 from yijian.contracts.events import TOPIC_INTAKE
-
-ASSIGN_RATE = 200.0
 
 
 async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
@@ -33,15 +32,10 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
         async with httpx.AsyncClient() as client:
             for service in SERVICES:
                 await processes.wait_ready(client, service)
-        steady = intake.checked(
-            await run_load(
-                intake.steady_plan(bench, ports["intake"], ASSIGN_RATE, collect_ids=True)
-            ),
-            "production shape, steady",
-        )
-        measured = await assignments(
-            databases["routing"], steady.accepted, bench.scale.settle_timeout
-        )
+        plan = partial(intake.steady_plan, bench, ports["intake"], collect_ids=True)
+        settle = bench.scale.settle_timeout
+        light, light_measured = await assignments_at(plan, databases["routing"], LIGHT_RATE, settle)
+        steady, measured = await assignments_at(plan, databases["routing"], ASSIGN_RATE, settle)
     finally:
         processes.stop_all()
     kafka = await bench.kafka()
@@ -57,7 +51,13 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
     details = {
         "steady": intake.summary(steady),
         "assigned": measured.details(),
+        "light": intake.summary(light),
+        "light_assigned": light_measured.details(),
         "kafka_hop_p50_ms": percentile(hop, 50),
         "kafka_hop_p99_ms": percentile(hop, 99),
     }
-    return assignment_figures("Kafka", measured, hop, "raw Kafka hop"), details
+    figures = [
+        *assignment_figures("Kafka", measured, hop, "raw Kafka hop"),
+        *assignment_figures("Kafka", light_measured, hop, "raw Kafka hop", LIGHT_RATE),
+    ]
+    return figures, details
