@@ -31,6 +31,7 @@ class Scale:
     settle_timeout: float  # longest wait for the system to catch up after a load
     transport_events: int
     deadlines: int
+    huge_deadlines: int  # pending deadlines of the second stage (0: none)
     baseline_bound: float  # longest any one step of a slow baseline may take
     drain_bound: float  # longest wait for 100,000 due deadlines; past it the time is projected
 
@@ -42,6 +43,7 @@ QUICK = Scale(
     settle_timeout=10.0,
     transport_events=5_000,
     deadlines=100_000,
+    huge_deadlines=0,
     baseline_bound=5.0,
     drain_bound=10.0,
 )
@@ -52,6 +54,7 @@ FULL = Scale(
     settle_timeout=60.0,
     transport_events=50_000,
     deadlines=1_000_000,
+    huge_deadlines=10_000_000,
     baseline_bound=30.0,
     drain_bound=25.0,
 )
