@@ -13,6 +13,7 @@ docs/performance.md.)
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -65,8 +66,13 @@ class DeadlineFiring:
             rows = await store.claim_due(tx.connection, now, self._batch, tx.now)
             for row in rows:
                 await self._announce(tx, row)
-        for row in rows:
-            DEADLINES_FIRED.labels(row.kind).inc()
+        kinds = Counter(str(row.kind) for row in rows)
+        for kind, count in kinds.items():
+            DEADLINES_FIRED.labels(kind).inc(count)
+        if rows:
+            # One line a batch: a line each (12-20 µs to render, against ~0.3 ms of CPU to
+            # fire a deadline) told the operator nothing the metrics and events don't.
+            log.info("deadlines fired", count=len(rows), **kinds)
         return len(rows)
 
     async def _fire_each(self, now: datetime) -> tuple[int, int]:
@@ -123,7 +129,7 @@ class DeadlineFiring:
             planned = PlannedDeadline(stage, DeadlineKind.REPEAT, beat, row.due_at)
             await store.add_deadlines(tx.connection, owner, [planned], tx.now)
         await tx.emit(payload, key=owner.complaint_id, correlation_id=owner.correlation_id)
-        log.info(
+        log.debug(
             "deadline fired",
             complaint_id=owner.complaint_id,
             clock=owner.clock,
