@@ -2,7 +2,7 @@
 
 A complaint reaches routing over at least one durable hop of its transport (outbox → log →
 consumer), so the floor under its latency is one such hop with nothing else: a raw aiokafka
-produce (acks=all, idempotent, the same linger) and consume; or one SQLite commit (WAL,
+produce (acks=all, idempotent, the same batch size) and consume; or one SQLite commit (WAL,
 synchronous=FULL, as yijian's) seen by a reader woken in the same process. Latency is from the
 moment a record was due on the fixed schedule to the moment a consumer held it.
 """
@@ -31,7 +31,10 @@ async def kafka_hop(
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_batch_size=256 * 1024,  # as yijian's producer (yijian/bus/kafka/eventlog.py)
     )
     await consumer.start()
     await producer.start()

@@ -129,7 +129,10 @@ async def _consume(consumer: Consumer, count: int, give_up: float) -> int:
 async def raw_transport(bootstrap: str, topic: str, count: int, timeout: float) -> dict[str, Any]:
     records = [event_record(topic, submitted(n)) for n in range(count + WARM_UP_EVENTS)]
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_batch_size=256 * 1024,  # as yijian's producer (yijian/bus/kafka/eventlog.py)
     )
     consumer = AIOKafkaConsumer(
         topic,

@@ -157,7 +157,7 @@ async def test_events_emitted_by_a_batch_reach_the_outbox_only_when_it_commits(
     assert commits[0] == 1
     assert world.database.outbox_ready.is_set()
     outbox = await world.database.take_outbox(100)
-    assert [envelope.causation_id for _, _, envelope in outbox] == [e.id for e in sent]
+    assert [stored.envelope().causation_id for _, _, stored in outbox] == [e.id for e in sent]
 
     # A batch that fails emits nothing of its own: only what the one-by-one path committed.
     await world.database.forget_outbox([row_id for row_id, _, _ in outbox])

@@ -129,7 +129,9 @@ class World:
 
     async def outbox(self) -> list[Envelope]:
         """What the service emitted and has not relayed yet, in the order it emitted it."""
-        return [envelope for _, _, envelope in await self.service.database.take_outbox(10_000)]
+        return [
+            stored.envelope() for _, _, stored in await self.service.database.take_outbox(10_000)
+        ]
 
     async def published(self) -> list[Envelope]:
         """Deadline events that reached the log since the last call."""

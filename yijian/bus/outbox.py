@@ -16,6 +16,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     Column,
+    Delete,
     Integer,
     MetaData,
     String,
@@ -24,16 +25,18 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from yijian.bus.protocol import StoredEnvelope
 from yijian.clock import Clock
 from yijian.contracts import Envelope, Payload
 from yijian.contracts.events import TOPIC_OF
-from yijian.db import UtcDateTime
+from yijian.db import UtcDateTime, reading
 
 
 def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -130,6 +133,17 @@ async def _record_once(connection: AsyncConnection, table: Table, row: dict[str,
     return True
 
 
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as (first, last) runs of consecutive numbers."""
+    runs: list[tuple[int, int]] = []
+    for row_id in ids:
+        if runs and runs[-1][1] == row_id - 1:
+            runs[-1] = (runs[-1][0], row_id)
+        else:
+            runs.append((row_id, row_id))
+    return runs
+
+
 class AlreadyProcessed(Exception):
     """The consumer applied this event before; the delivery is a duplicate."""
 
@@ -203,23 +217,47 @@ class ServiceDatabase:
                 }
             yield tx, fresh
 
-    async def take_outbox(self, limit: int) -> list[tuple[int, str, Envelope]]:
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.envelope)
-                .order_by(self.outbox.c.id)
-                .limit(limit)
-            )
-            return [(row.id, row.topic, Envelope.model_validate_json(row.envelope)) for row in rows]
+    async def take_outbox(
+        self, limit: int, *, forget: Sequence[int] = ()
+    ) -> list[tuple[int, str, StoredEnvelope]]:
+        """The oldest ``limit`` rows: id, topic, and the envelope as the text written.
+
+        ``forget`` (rows the log has confirmed) are deleted in the same transaction, before
+        the read: the relay's next take then costs one connection and one commit, not two.
+        """
+        oldest = (
+            select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.envelope)
+            .order_by(self.outbox.c.id)
+            .limit(limit)
+        )
+        # Nothing to delete: a plain read, which on SQLite takes no write lock from the
+        # submissions committing beside it.
+        writing = self.engine.begin() if forget else reading(self.engine)
+        async with writing as connection:
+            if forget:
+                await connection.execute(self._forgetting(forget))
+            rows = await connection.execute(oldest)
+            return [(row.id, row.topic, StoredEnvelope.from_text(row.envelope)) for row in rows]
 
     async def forget_outbox(self, ids: Sequence[int]) -> None:
-        """Delete exactly the rows that were published. Not ``id <= the last one``: on
-        PostgreSQL a transaction holding a lower id may commit while we publish, and its
-        row — not yet read, never sent — would go with the others."""
-        async with self.engine.begin() as connection:
-            await connection.execute(delete(self.outbox).where(self.outbox.c.id.in_(ids)))
+        """Delete exactly the rows that were published (``take_outbox`` can do it too)."""
+        if ids:
+            async with self.engine.begin() as connection:
+                await connection.execute(self._forgetting(ids))
+
+    def _forgetting(self, ids: Sequence[int]) -> Delete:
+        """The delete of exactly ``ids``. Not ``id <= the last one``: on PostgreSQL a
+        transaction holding a lower id may commit while we publish, and its row — not yet
+        read, never sent — would go with the others.
+
+        Runs of consecutive ids become ``BETWEEN`` ranges, which hold no other row (ids are
+        unique): a batch is usually one run, and binding 500 ids one by one in an ``IN`` list
+        cost the relay ~6 µs an event.
+        """
+        ranges = [self.outbox.c.id.between(first, last) for first, last in _runs(sorted(ids))]
+        return delete(self.outbox).where(or_(*ranges))
 
     async def outbox_backlog(self) -> int:
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             count = await connection.scalar(select(func.count()).select_from(self.outbox))
             return int(count or 0)

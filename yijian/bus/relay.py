@@ -27,12 +27,14 @@ class OutboxRelay:
         them again: consumers de-duplicate on the event id.
         """
         moved = 0
+        published: list[int] = []
         while True:
-            rows = await self._database.take_outbox(self._batch)
+            # The rows published last time around go in the same transaction as this read.
+            rows = await self._database.take_outbox(self._batch, forget=published)
             if not rows:
                 return moved
             await self._log.publish([(topic, envelope) for _, topic, envelope in rows])
-            await self._database.forget_outbox([row_id for row_id, _, _ in rows])
+            published = [row_id for row_id, _, _ in rows]
             EVENTS_PRODUCED.labels(self._database.producer).inc(len(rows))
             moved += len(rows)
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from yijian.bus.protocol import DeadLetter, Delivery
+from yijian.bus.protocol import DeadLetter, Delivery, StoredEnvelope
 from yijian.clock import Clock
 from yijian.contracts import Envelope
 from yijian.db import UtcDateTime, reading
@@ -93,13 +93,14 @@ class SqlEventLog:
         # One appender at a time inside this process; SQLite serialises across processes.
         self._append_lock = asyncio.Lock()
 
-    async def publish(self, envelopes: Sequence[tuple[str, Envelope]]) -> None:
+    async def publish(self, envelopes: Sequence[tuple[str, Envelope | StoredEnvelope]]) -> None:
         if not envelopes:
             return
         async with self._append_lock, self.engine.begin() as connection:
             next_offsets: dict[tuple[str, int], int] = {}
             rows = []
-            for topic, envelope in envelopes:
+            for topic, given in envelopes:
+                envelope = StoredEnvelope.of(given)
                 partition = partition_for(envelope.key, self.partitions)
                 slot = (topic, partition)
                 if slot not in next_offsets:
@@ -115,10 +116,10 @@ class SqlEventLog:
                         "topic": topic,
                         "partition": partition,
                         "offset": next_offsets[slot],
-                        "event_id": str(envelope.id),
+                        "event_id": envelope.id,
                         "key": envelope.key,
                         "type": envelope.type,
-                        "envelope": envelope.model_dump_json(),
+                        "envelope": envelope.text,
                         "appended_at": self._clock.now(),
                     }
                 )

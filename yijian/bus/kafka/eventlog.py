@@ -21,7 +21,7 @@ from yijian.bus.kafka import dead_letters
 from yijian.bus.kafka.producer import ConfirmedProducer
 from yijian.bus.kafka.records import event_record
 from yijian.bus.kafka.subscription import KafkaSubscription
-from yijian.bus.protocol import DeadLetter
+from yijian.bus.protocol import DeadLetter, StoredEnvelope
 from yijian.bus.topics import TopicCatalog, dead_letter_topic, load_catalog
 from yijian.contracts import Envelope
 from yijian.settings import Settings
@@ -94,8 +94,10 @@ class KafkaEventLog:
             enable_idempotence=True,
             request_timeout_ms=self.request_timeout_ms,
             retry_backoff_ms=200,
-            # A relay batch is sent at once: a little lingering fills Kafka batches better.
-            linger_ms=5,
+            # ConfirmedProducer fills and closes the batches itself, so they never linger. A
+            # relay batch (500 events, ~350 KB) then goes in one batch per partition rather
+            # than in 16 KB ones, each a round trip (the broker takes up to 1 MB).
+            max_batch_size=256 * 1024,
         )
 
     def _new_consumer(self, group: str | None) -> AIOKafkaConsumer:
@@ -118,7 +120,7 @@ class KafkaEventLog:
             metadata_max_age_ms=60_000,
         )
 
-    async def publish(self, envelopes: Sequence[tuple[str, Envelope]]) -> None:
+    async def publish(self, envelopes: Sequence[tuple[str, Envelope | StoredEnvelope]]) -> None:
         await self.producer.send(
             [event_record(self.physical(topic), envelope) for topic, envelope in envelopes]
         )

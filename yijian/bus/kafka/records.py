@@ -1,7 +1,8 @@
-"""How an event is laid out in a Kafka record, and how a dead letter is marked.
+"""How an event is laid out in a Kafka record, which partition it goes to, and how a dead
+letter is marked.
 
-The value is the envelope's JSON, the key the complaint id (the default partitioner hashes it,
-murmur2 like Java's clients, so every producer puts one complaint in the same partition).
+The value is the envelope's JSON, the key the complaint id. ``partition_for`` hashes the key
+with murmur2 as Java's clients do, so every producer puts one complaint in the same partition.
 Headers repeat the event type and id so tools can filter without parsing the value.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
+from yijian.bus.protocol import StoredEnvelope
 from yijian.contracts import Envelope
 
 Headers = list[tuple[str, bytes]]
@@ -38,16 +41,24 @@ class OutgoingRecord:
     headers: Headers
 
 
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Java's default partitioner picks for ``key`` among ``partitions``
+    (aiokafka's ``DefaultPartitioner`` does the same with the same murmur2)."""
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class UndecodableRecord(ValueError):
     """A record whose value is not an event envelope."""
 
 
-def event_record(topic: str, envelope: Envelope) -> OutgoingRecord:
+def event_record(topic: str, envelope: Envelope | StoredEnvelope) -> OutgoingRecord:
+    """The record of one event; a stored envelope's text is its value, byte for byte."""
+    stored = StoredEnvelope.of(envelope)
     return OutgoingRecord(
         topic=topic,
-        key=envelope.key.encode(),
-        value=envelope.model_dump_json().encode(),
-        headers=[(EVENT_TYPE, envelope.type.encode()), (EVENT_ID, str(envelope.id).encode())],
+        key=stored.key.encode(),
+        value=stored.text.encode(),
+        headers=[(EVENT_TYPE, stored.type.encode()), (EVENT_ID, stored.id.encode())],
     )
 
 
