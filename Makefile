@@ -71,10 +71,10 @@ unit: install
 
 # Benchmarks against baselines measured in the same run (bench/, docs/performance.md); they
 # start their own PostgreSQL and Kafka on loopback and write bench/results/<suite>.json.
-bench: install
+bench: install prerequisites
 	@$(BIN)/python -m bench
 
-bench-quick: install
+bench-quick: install prerequisites
 	@$(BIN)/python -m bench --quick
 
 # Regenerate the committed event JSON Schemas after a deliberate contract change.
