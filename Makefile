@@ -3,7 +3,7 @@
 #   make test   lint, types and the whole test suite (what CI runs)
 #   make up     PostgreSQL, Kafka and one process per service; make down stops them
 #   make bench  the benchmarks, each figure beside its baseline (bench-quick: < 3 minutes)
-#   make soak   longer fault tests, then mixed faults under load (~12 min); the checker's table
+#   make soak   longer fault tests, then mixed faults under load (~7 min); the checker's table
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -45,7 +45,7 @@ test: lint typecheck prerequisites
 	@$(BIN)/pytest
 
 # The longer fault tests (pytest -m soak), then mixed faults under load for SOAK_MINUTES
-# (default 4) and the fault checker's table (tests/faults/soak.py): about 12 minutes, bounded.
+# (default 4) and the fault checker's table (tests/faults/soak.py): about 7 minutes, bounded.
 # Fails if anything acknowledged was lost or anything happened twice.
 soak: install prerequisites
 	@echo "==> the longer fault tests"
