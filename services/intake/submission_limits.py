@@ -229,24 +229,15 @@ async def count_one(connection: AsyncConnection, subject: str, start: datetime) 
     """Add one to a counter, creating it at one: a single statement, so racing replicas
     never lose a count (the row lock holds the second until the first commits). Other
     limits of intake (the lookup guard) count with it too, in the same table."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(submission_counts)
-        .values(subject=subject, window_start=start, count=1)
-        .on_conflict_do_update(
-            index_elements=[submission_counts.c.subject, submission_counts.c.window_start],
-            set_={"count": submission_counts.c.count + 1},
-        )
-        .returning(submission_counts.c.count)
-    )
-    return int((await connection.execute(statement)).scalar_one())
+    slot = (subject, start)
+    return (await count_many(connection, {slot: 1}))[slot]
 
 
 async def count_many(
     connection: AsyncConnection, counts: dict[tuple[str, datetime], int]
 ) -> dict[tuple[str, datetime], int]:
-    """Add to several counters at once; each counter's new total. Like ``count_one``, the
-    upsert locks the rows it touches until the caller's transaction ends."""
+    """Add to several counters at once, creating each at its count; each counter's new
+    total. The upsert locks the rows it touches until the caller's transaction ends."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     upsert = dialect.insert(submission_counts)
     statement = upsert.on_conflict_do_update(

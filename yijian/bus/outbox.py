@@ -178,9 +178,8 @@ class ServiceDatabase:
 
         Raises AlreadyProcessed, before the handler runs, when it was applied before.
         """
-        async with self.transaction() as tx:
-            row = {"consumer": consumer, "event_id": str(envelope.id), "processed_at": tx.now}
-            if not await _record_once(tx.connection, self.processed, row):
+        async with self.consuming_batch(consumer, [envelope]) as (tx, fresh):
+            if not fresh:
                 raise AlreadyProcessed(str(envelope.id))
             yield tx
 
