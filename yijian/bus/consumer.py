@@ -30,21 +30,12 @@ from yijian.bus.outbox import AlreadyProcessed, ServiceDatabase, Transaction
 from yijian.bus.protocol import Delivery, EventLog, ReportsLag
 from yijian.contracts import Envelope
 from yijian.db import database_unavailable
+from yijian.logs import handling
 from yijian.metrics import EVENTS_CONSUMED
 
 Handler = Callable[[Transaction, Envelope], Awaitable[None]]
 
 log = structlog.get_logger(__name__)
-
-
-def _about(consumer: str, envelope: Envelope) -> contextlib.AbstractContextManager[None]:
-    """Everything logged while handling ``envelope`` carries the complaint's correlation id."""
-    return structlog.contextvars.bound_contextvars(
-        consumer=consumer,
-        event_type=envelope.type,
-        event_id=str(envelope.id),
-        correlation_id=str(envelope.correlation_id),
-    )
 
 
 class Consumer:
@@ -109,18 +100,17 @@ class Consumer:
 
     async def _apply_in_one_transaction(self, envelopes: Sequence[Envelope]) -> int:
         """Run each new event's handler, in order, in one transaction; how many ran."""
-        applied = 0
         async with self._database.consuming_batch(self.name, envelopes) as (tx, fresh):
-            for envelope in envelopes:
-                with _about(self.name, envelope):
-                    event_id = str(envelope.id)
-                    if event_id not in fresh:
-                        log.debug("duplicate delivery skipped")
-                        continue
-                    fresh.discard(event_id)  # a second copy later in this batch is a duplicate
+            for envelope in fresh:
+                with handling(self.name, envelope):
                     await self._handlers[envelope.type](tx, envelope)
-                    applied += 1
-        return applied
+        if len(fresh) < len(envelopes):
+            log.debug(
+                "duplicate deliveries skipped",
+                consumer=self.name,
+                duplicates=len(envelopes) - len(fresh),
+            )
+        return len(fresh)
 
     def _wait_for_database(self, deliveries: Sequence[Delivery], error: Exception) -> None:
         """Give every partition back from its first record in this poll, counting nothing
@@ -162,7 +152,7 @@ class Consumer:
         if handler is None:
             EVENTS_CONSUMED.labels(self.name, "ignored").inc()
             return True  # not an event this consumer cares about
-        with _about(self.name, envelope):
+        with handling(self.name, envelope):
             return await self._apply_with(handler, delivery)
 
     async def _apply_with(self, handler: Handler, delivery: Delivery) -> bool:
