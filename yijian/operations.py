@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from yijian.db import reading
 from yijian.metrics import metrics_response
 
 Check = Callable[[], Awaitable[None]]
@@ -16,7 +17,7 @@ Check = Callable[[], Awaitable[None]]
 
 def database_check(engine: AsyncEngine) -> Check:
     async def check() -> None:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             await connection.execute(text("SELECT 1"))
 
     return check

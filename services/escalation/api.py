@@ -16,6 +16,7 @@ from services.escalation import store
 from services.escalation.domain import DeadlineKind, DeadlineState
 from yijian.bus.outbox import ServiceDatabase
 from yijian.contracts.events import Stage
+from yijian.db import reading
 from yijian.level import Level
 
 # One complaint gains at most a few rows per clock plus one per overdue repeat, so this bounds
@@ -66,7 +67,7 @@ def build_router(database: ServiceDatabase) -> APIRouter:
         complaint_id: Annotated[str, Query(min_length=1, max_length=64)],
     ) -> list[DeadlineOut]:
         """Every deadline row of one complaint, in firing order: pending, fired and cancelled."""
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             rows = await store.rows_of(connection, complaint_id, _MAX_ROWS)
         return [
             DeadlineOut(
@@ -92,7 +93,7 @@ def build_router(database: ServiceDatabase) -> APIRouter:
     async def summary() -> SummaryOut:
         """Pending deadlines by level and stage, the next to fire, and recent firing."""
         now = database.clock.now()
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             counts = await store.pending_counts(connection)
             late = await store.count_pending_before(connection, now)
             upcoming = await store.next_fire_at(connection)

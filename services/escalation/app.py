@@ -16,6 +16,7 @@ from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.clock import Clock
 from yijian.contracts.events import TOPIC_CASES
+from yijian.db import reading
 from yijian.metrics import DEADLINES_PENDING
 from yijian.migrate import migrate
 from yijian.policy import SlaPolicy
@@ -60,7 +61,7 @@ class EscalationService:
         return await self.firing.fire_due()
 
     async def observe(self) -> None:
-        async with self.database.engine.connect() as connection:
+        async with reading(self.database.engine) as connection:
             counts = await store.pending_counts(connection)
         DEADLINES_PENDING.set(sum(int(row._mapping["count"]) for row in counts))
 

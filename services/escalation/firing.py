@@ -30,6 +30,7 @@ from services.escalation.domain import (
 from yijian.bus.outbox import ServiceDatabase, Transaction
 from yijian.contracts import Payload
 from yijian.contracts.events import DeadlineMissed, ReminderDue, Stage
+from yijian.db import reading
 from yijian.metrics import DEADLINES_FIRED
 from yijian.policy import SlaPolicy
 
@@ -77,7 +78,7 @@ class DeadlineFiring:
 
     async def _fire_each(self, now: datetime) -> tuple[int, int]:
         """One transaction per row: (rows due, rows fired)."""
-        async with self._database.engine.connect() as connection:
+        async with reading(self._database.engine) as connection:
             ids = await store.due_ids(connection, now, self._batch)
         fired = 0
         for deadline_id in ids:

@@ -21,6 +21,7 @@ from services.intake.submission import (
 )
 from services.intake.submission_limits import SubmissionLimited
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 from yijian.level import Level
 
 _AWAITING_ACCEPT = {"assigned", "escalated", "reopened", "pending_dispatch"}
@@ -134,7 +135,7 @@ def build_router(
         Needs the complaint's citizen token (or another credential a channel added); without
         one the answer is 404, the same as for a complaint that does not exist.
         """
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             row = (
                 await connection.execute(
                     select(complaints, complaint_views)

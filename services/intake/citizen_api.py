@@ -13,6 +13,7 @@ from services.intake.contacts import ContactSeal, contact_of
 from services.intake.photos import EXTENSIONS, MAX_PHOTO_BYTES, Photo, PhotoRefused, Photos
 from services.intake.rating import RATING_LABELS, RatingIn, RatingRefused, Ratings
 from services.intake.store import complaints
+from yijian.db import reading
 
 PHOTO_ID = r"^[0-9a-f]{32}$"
 _TRACKING_NO = re.compile(r"^GZ\d{6}-[0-9A-Z]{6}$")
@@ -115,7 +116,7 @@ def build_citizen_router(
                 "too many attempts for this tracking number; try again later",
                 headers={"Retry-After": str(attempt.retry_after)},
             )
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             row = (
                 await connection.execute(
                     select(complaints.c.id, complaints.c.tracking_no).where(

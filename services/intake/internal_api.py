@@ -23,6 +23,7 @@ from services.intake.citizen_api import PHOTO_ID, PhotoOut, photo_response
 from services.intake.contacts import Contact, ContactSeal, contact_of
 from services.intake.photos import Photos
 from services.intake.store import complaints, ratings
+from yijian.db import reading
 
 INTERNAL_PREFIX = "/internal/v1"
 
@@ -99,7 +100,7 @@ def build_internal_router(photos: Photos, internal_token: str, seal: ContactSeal
         - ``rating`` is the citizen's latest verdict: satisfied, basically_satisfied,
           unsatisfied, or null.
         """
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             row = (
                 await connection.execute(select(complaints).where(complaints.c.id == complaint_id))
             ).first()

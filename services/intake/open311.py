@@ -35,6 +35,7 @@ from services.intake.open311_requests import parse_query, request_document, sele
 from services.intake.submission import Submissions, UnknownCategory
 from services.intake.submission_limits import SubmissionLimited
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 
 log = structlog.get_logger(__name__)
 
@@ -139,7 +140,7 @@ def build_open311_router(
             params = _params(request.query_params.multi_items())
             query = parse_query(params, catalog, database.clock.now())
             extensions = params.get("extensions", "").lower() == "true"
-            async with database.engine.connect() as connection:
+            async with reading(database.engine) as connection:
                 rows = (await connection.execute(select_requests(query))).all()
             body = [request_document(row, catalog, extensions=extensions) for row in rows]
             return respond(f, "service_requests", "request", body)
@@ -156,7 +157,7 @@ def build_open311_router(
             query = parse_query(
                 {"service_request_id": request_id[:64]}, catalog, database.clock.now()
             )
-            async with database.engine.connect() as connection:
+            async with reading(database.engine) as connection:
                 row = (await connection.execute(select_requests(query))).first()
             if row is None or row.id != request_id:
                 raise Open311Error(404, "no service request with this id")

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.store import complaint_views, complaints, photos
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 MAX_PHOTOS = 4  # the default; YIJIAN_PHOTOS_PER_COMPLAINT
@@ -243,7 +244,7 @@ class Photos:
 
     async def find(self, complaint_id: str, photo_id: str) -> tuple[Photo, Path] | None:
         """The photo and its file, when both exist; the path comes from our row, not the URL."""
-        async with self.database.engine.connect() as connection:
+        async with reading(self.database.engine) as connection:
             row = (
                 await connection.execute(
                     select(photos).where(

@@ -33,6 +33,7 @@ from services.intake.submission import ChannelContact, ChannelRefused
 from services.intake.wechat_login import LoginRefused, WeChatLogin
 from services.intake.wechat_session import TOKEN_PREFIX, SessionKeySeal, WeChatSessions
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 from yijian.level import Level
 from yijian.settings import Settings
 
@@ -147,7 +148,7 @@ class WeChatMiniProgram:
         return False
 
     async def _filed_by(self, openid: str, complaint_id: str) -> bool:
-        async with self._database.engine.connect() as connection:
+        async with reading(self._database.engine) as connection:
             found = await connection.scalar(
                 select(contacts.c.complaint_id).where(
                     contacts.c.complaint_id == complaint_id,
@@ -200,7 +201,7 @@ class WeChatMiniProgram:
             limit: Annotated[int, Query(ge=1, le=MAX_LISTED)] = 20,
         ) -> list[MyComplaint]:
             """The signed-in user's complaints, newest first (at most 50)."""
-            async with self._database.engine.connect() as connection:
+            async with reading(self._database.engine) as connection:
                 rows = (
                     await connection.execute(
                         select(
@@ -250,7 +251,7 @@ class WeChatMiniProgram:
             404 when the complaint was not filed through the mini-program. Notify asks at
             send time and keeps only ``citizen:<complaint_id>``.
             """
-            async with self._database.engine.connect() as connection:
+            async with reading(self._database.engine) as connection:
                 contact = await contact_of(connection, self._seal, complaint_id)
             openid = contact.wechat_openid if contact else None
             if openid is None:

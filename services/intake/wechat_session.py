@@ -29,6 +29,7 @@ from services.intake.contacts import ContactKeyMissing, ContactSeal
 from services.intake.store import wechat_sessions
 from services.intake.wechat_login import WeChatUser
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +102,7 @@ class WeChatSessions:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
         token_hash = _digest(token)
-        async with self._database.engine.connect() as connection:
+        async with reading(self._database.engine) as connection:
             row = (
                 await connection.execute(
                     select(

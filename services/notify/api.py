@@ -10,6 +10,7 @@ from services.notify import delivery_log
 from services.notify.delivery_log import DeliveryRecord
 from services.notify.store import DeliveryStatus
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading
 
 MAX_LIMIT = 500
 
@@ -24,7 +25,7 @@ def build_router(database: ServiceDatabase) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     ) -> list[DeliveryRecord]:
         """Newest first, so an operator sees what just happened without paging."""
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             records = await delivery_log.list_deliveries(
                 connection, complaint_id=complaint_id, status=status, limit=limit
             )

@@ -24,6 +24,7 @@ from services.routing.audit_chain import entry_hash, last_entry, lock_for_append
 from services.routing.store import audit_log
 from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
+from yijian.db import reading, writing
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -90,7 +91,7 @@ class AuditLog:
         complaint_id: str | None = None,
     ) -> None:
         """Append one entry in a transaction of its own (refusals, sign-ins)."""
-        async with self._database.engine.begin() as connection:
+        async with writing(self._database.engine) as connection:
             await self.append(connection, actor, action, outcome, request, complaint_id)
 
     async def entries(
@@ -100,7 +101,7 @@ class AuditLog:
         query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if complaint_id is not None:
             query = query.where(audit_log.c.complaint_id == complaint_id)
-        async with self._database.engine.connect() as connection:
+        async with reading(self._database.engine) as connection:
             rows = await connection.execute(query)
             return [
                 {

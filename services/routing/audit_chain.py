@@ -22,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.routing.store import audit_log
+from yijian.db import reading
 
 GENESIS = "0" * 64
 # What an entry's hash covers: every column but the hash itself.
@@ -152,7 +153,7 @@ async def entries_in_order(engine: AsyncEngine) -> AsyncIterator[dict[str, objec
     """Every entry by id, a page at a time, so a long log never sits in memory at once."""
     after = 0
     while True:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             page = (
                 await connection.execute(
                     select(audit_log)

@@ -23,6 +23,7 @@ from services.routing.workbench import page_response
 from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
 from yijian.clock import Clock
+from yijian.db import reading
 from yijian.jurisdiction import Jurisdiction, OrgKind
 
 CSV: dict[int | str, dict[str, Any]] = {
@@ -95,7 +96,7 @@ def build_dashboard_router(
         count as satisfied).
         """
         scope, period = asked
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             counted = await figures(connection, scope, period)
             days = await series(connection, scope, period)
         return {
@@ -117,7 +118,7 @@ def build_dashboard_router(
     async def stats_csv(asked: Asked) -> Response:
         """The figures per place and level, with totals, for Excel (UTF-8 with BOM)."""
         scope, period = asked
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             counted = await figures(connection, scope, period)
         return _csv(figures_csv(scope, counted), filename("stats", scope, period))
 
@@ -127,7 +128,7 @@ def build_dashboard_router(
     async def series_as_csv(asked: Asked) -> Response:
         """The figures per Beijing day, for Excel (UTF-8 with BOM)."""
         scope, period = asked
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             days = await series(connection, scope, period)
         return _csv(series_csv(days), filename("series", scope, period))
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.store import staff_users
 from yijian.clock import Clock
+from yijian.db import reading, writing
 from yijian.jurisdiction import Jurisdiction, OrgKind
 
 log = structlog.get_logger(__name__)
@@ -112,7 +113,7 @@ class StaffDirectory:
         password_hash: str,
         must_change_password: bool,
     ) -> StaffAccount:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(
                 insert(staff_users).values(
                     username=username,
@@ -130,7 +131,7 @@ class StaffDirectory:
         return account
 
     async def get(self, username: str) -> StaffAccount | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             row = (
                 await connection.execute(
                     select(staff_users).where(staff_users.c.username == username)
@@ -139,7 +140,7 @@ class StaffDirectory:
         return None if row is None else _account(row)
 
     async def all(self) -> list[StaffAccount]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             rows = await connection.execute(
                 select(staff_users).order_by(staff_users.c.org_code, staff_users.c.username)
             )
@@ -151,7 +152,7 @@ class StaffDirectory:
         The caller cannot tell an unknown user from a wrong password or a disabled account:
         all three take one hash verification and answer None.
         """
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             row = (
                 await connection.execute(
                     select(staff_users).where(staff_users.c.username == username)
@@ -179,7 +180,7 @@ class StaffDirectory:
 
     async def set_disabled(self, username: str, disabled: bool) -> bool:
         """Disable (or re-enable) an account; its open sessions stop working at once."""
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             result = await connection.execute(
                 update(staff_users)
                 .where(staff_users.c.username == username)
@@ -188,7 +189,7 @@ class StaffDirectory:
         return bool(result.rowcount)
 
     async def _store_hash(self, username: str, password_hash: str) -> None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await connection.execute(
                 update(staff_users)
                 .where(staff_users.c.username == username)

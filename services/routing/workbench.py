@@ -32,6 +32,7 @@ from services.routing.store import case_actions, cases
 from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
 from yijian.contracts.events import CaseStatus, Org
+from yijian.db import reading
 from yijian.jurisdiction import Jurisdiction
 
 WEB = Path(__file__).parent / "web"
@@ -74,7 +75,7 @@ def build_workbench(
         return org
 
     async def visible_case(complaint_id: str, actor: Org) -> Row[tuple[object, ...]]:
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             row = (
                 await connection.execute(select(cases).where(cases.c.complaint_id == complaint_id))
             ).first()
@@ -112,7 +113,7 @@ def build_workbench(
         """
         actor = actor_of(staff)
         now = database.clock.now()
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             page = await inbox_page(
                 connection, jurisdiction, actor.code, view, status_in, limit, offset, now
             )
@@ -138,7 +139,7 @@ def build_workbench(
         row = await visible_case(complaint_id, actor)
         now = database.clock.now()
         case = case_from_row(row)
-        async with database.engine.connect() as connection:
+        async with reading(database.engine) as connection:
             history = await connection.execute(
                 select(case_actions)
                 .where(case_actions.c.complaint_id == complaint_id)

@@ -44,6 +44,7 @@ from yijian.contracts.events import (
     ComplaintResolved,
     ComplaintSubmitted,
 )
+from yijian.db import reading
 
 STAFF_USER = "模拟值班员"  # who the audit log says acted: plainly not a person
 SUBSCRIBER = "simulator"
@@ -161,7 +162,7 @@ class Replay:
     async def _settle(self) -> None:
         await self.system.runtime.drain()
         await self._listen()
-        async with self.system.escalation.database.engine.connect() as connection:
+        async with reading(self.system.escalation.database.engine) as connection:
             # Straight from escalation's table: the ops API would answer the same, four
             # queries dearer, and this runs thousands of times a simulated month.
             self._next_fire = await escalation_store.next_fire_at(connection)
