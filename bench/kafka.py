@@ -7,10 +7,12 @@ the producer settings yijian uses (bench.hops), on the same broker in the same r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+import psutil
 
 from bench import intake
 from bench.assignment import ASSIGN_RATE, LIGHT_RATE, assignment_figures, assignments_at
@@ -18,9 +20,31 @@ from bench.context import Bench
 from bench.figures import Figure
 from bench.hops import kafka_hop
 from bench.load import in_own_process, percentile
+from bench.servers import cpu_seconds
 from bench.shape import production_shape
 from deploy.local.stack import SERVICES
 from yijian.contracts.events import TOPIC_INTAKE
+
+T = TypeVar("T")
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent on anything but waiting, since boot."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+async def costed(
+    pids: Mapping[str, int], step: Callable[[], Awaitable[T]]
+) -> tuple[T, dict[str, float]]:
+    """``step``'s result and the CPU seconds each process (and the whole machine: the load
+    generator, PostgreSQL and Kafka too) spent while it ran."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    machine = _machine_busy_seconds()
+    result = await step()
+    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    spent["machine"] = _machine_busy_seconds() - machine
+    return result, spent
 
 
 async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
@@ -34,8 +58,13 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
                 await processes.wait_ready(client, service)
         plan = partial(intake.steady_plan, bench, ports["intake"], collect_ids=True)
         settle = bench.scale.settle_timeout
+        pids = {service: processes.processes[service].pid for service in SERVICES}
         light, light_measured = await assignments_at(plan, databases["routing"], LIGHT_RATE, settle)
-        steady, measured = await assignments_at(plan, databases["routing"], ASSIGN_RATE, settle)
+        # Where two cores go at 200/s: each service's CPU per complaint, from the load's start
+        # until routing assigned the last one (escalation and notify work alongside).
+        (steady, measured), spent = await costed(
+            pids, partial(assignments_at, plan, databases["routing"], ASSIGN_RATE, settle)
+        )
     finally:
         processes.stop_all()
     kafka = await bench.kafka()
@@ -53,6 +82,10 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
         "assigned": measured.details(),
         "light": intake.summary(light),
         "light_assigned": light_measured.details(),
+        "cpu_ms_per_complaint": {
+            name: seconds * 1000 / max(len(steady.accepted), 1) for name, seconds in spent.items()
+        },
+        "cpu_seconds": spent,
         "kafka_hop_p50_ms": percentile(hop, 50),
         "kafka_hop_p99_ms": percentile(hop, 99),
     }
