@@ -27,13 +27,19 @@ from yijian.contracts.events import (
 )
 
 _STAGE = {Stage.ACCEPT: "签收", Stage.RESOLVE: "办结"}
+# A fixed statement, the row as parameters: compiled once, not rebuilt for every event.
+_ADD_NOTE = insert(timeline)
 
 
 async def _note(tx: Transaction, envelope: Envelope, kind: str, text: str) -> None:
     await tx.connection.execute(
-        insert(timeline).values(
-            complaint_id=envelope.key, at=envelope.occurred_at, kind=kind, text=text[:200]
-        )
+        _ADD_NOTE,
+        {
+            "complaint_id": envelope.key,
+            "at": envelope.occurred_at,
+            "kind": kind,
+            "text": text[:200],
+        },
     )
 
 

