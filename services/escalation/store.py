@@ -20,6 +20,7 @@ from sqlalchemy import (
     Row,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
@@ -86,17 +87,18 @@ async def highest_clock(connection: AsyncConnection, complaint_id: str) -> int |
     return None if value is None else int(value)
 
 
-# A fixed statement, the row as parameters: compiled once, not rebuilt for every complaint.
+# Fixed statements, the values as parameters: compiled once, not rebuilt for every complaint.
 _ADD_CLOCK = insert(complaint_clocks)
+_SET_CLOCK = update(complaint_clocks).where(
+    complaint_clocks.c.complaint_id == bindparam("clock_of")
+)
 
 
 async def record_clock(
     connection: AsyncConnection, complaint_id: str, clock: int, now: datetime
 ) -> None:
     result = await connection.execute(
-        update(complaint_clocks)
-        .where(complaint_clocks.c.complaint_id == complaint_id)
-        .values(clock=clock, updated_at=now)
+        _SET_CLOCK, {"clock_of": complaint_id, "clock": clock, "updated_at": now}
     )
     if result.rowcount == 0:
         await connection.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 
 from services.intake.store import complaint_views, timeline
 from yijian.bus.consumer import Handler
@@ -27,8 +27,9 @@ from yijian.contracts.events import (
 )
 
 _STAGE = {Stage.ACCEPT: "签收", Stage.RESOLVE: "办结"}
-# A fixed statement, the row as parameters: compiled once, not rebuilt for every event.
+# Fixed statements, the values as parameters: compiled once, not rebuilt for every event.
 _ADD_NOTE = insert(timeline)
+_SET_VIEW = update(complaint_views).where(complaint_views.c.complaint_id == bindparam("view_of"))
 
 
 async def _note(tx: Transaction, envelope: Envelope, kind: str, text: str) -> None:
@@ -45,9 +46,7 @@ async def _note(tx: Transaction, envelope: Envelope, kind: str, text: str) -> No
 
 async def _set(tx: Transaction, envelope: Envelope, **values: Any) -> None:
     await tx.connection.execute(
-        update(complaint_views)
-        .where(complaint_views.c.complaint_id == envelope.key)
-        .values(updated_at=envelope.occurred_at, **values)
+        _SET_VIEW, {"view_of": envelope.key, "updated_at": envelope.occurred_at, **values}
     )
 
 

@@ -137,6 +137,10 @@ def citizen_key(complaint_id: str) -> str:
     return f"{CITIZEN_PREFIX}{complaint_id}"
 
 
+# A fixed statement, the row as parameters: compiled once, not rebuilt for every complaint.
+_SUBSCRIBE = insert(citizen_subscriptions)
+
+
 async def subscribe_citizen(
     connection: AsyncConnection,
     *,
@@ -153,13 +157,14 @@ async def subscribe_citizen(
     if existing is not None:
         return
     await connection.execute(
-        insert(citizen_subscriptions).values(
-            complaint_id=complaint_id,
-            tracking_no=tracking_no,
-            recipient_key=citizen_key(complaint_id),
-            channel=channel,
-            subscribed_at=now,
-        )
+        _SUBSCRIBE,
+        {
+            "complaint_id": complaint_id,
+            "tracking_no": tracking_no,
+            "recipient_key": citizen_key(complaint_id),
+            "channel": channel,
+            "subscribed_at": now,
+        },
     )
 
 

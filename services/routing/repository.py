@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Row
 
 from services.routing.domain import Case
@@ -83,6 +83,7 @@ def _columns(case: Case) -> dict[str, object]:
 _ADD_CASE = insert(cases)
 _ADD_ACTION = insert(case_actions)
 _ADD_STINT = insert(level_stints)
+_SAVE_CASE = update(cases).where(cases.c.complaint_id == bindparam("case_of"))
 
 
 class CaseRepository:
@@ -144,9 +145,7 @@ class CaseRepository:
             values |= {"visited_at": self._tx.now, "visit_satisfied": visit_satisfied}
         elif before.visited and not after.visited:
             values |= {"visited_at": None, "visit_satisfied": None}
-        await self._tx.connection.execute(
-            update(cases).where(cases.c.complaint_id == after.complaint_id).values(**values)
-        )
+        await self._tx.connection.execute(_SAVE_CASE, {"case_of": after.complaint_id, **values})
         if outcome is not None:
             await self._close_stint(after.complaint_id, outcome, missed=outcome == "escalated")
             if after.clock != before.clock:
