@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -129,5 +130,8 @@ def measure(
             drain_seconds=seconds if done >= drain else drain / max(rate_reached, 0.001),
         )
     finally:
+        # Jobs still due when the measurement stops cannot be submitted to the pool being shut
+        # down; APScheduler logs a traceback for each, which says nothing about its speed.
+        logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
         scheduler.shutdown(wait=False)
     return result
