@@ -6,16 +6,14 @@ power cut: a 201 to a citizen means the complaint is on disk. PostgreSQL needs n
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -92,31 +90,6 @@ def create_engine(url: str) -> AsyncEngine:
 
 _READING = "yijian_reading"
 
-# One turn-taking lock per SQLite engine, for the writers of this process.
-_WRITE_TURNS: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
-
-
-@asynccontextmanager
-async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A write transaction, committed when the block ends (rolled back if it raises).
-
-    On SQLite the writers of this process take turns here before ``BEGIN IMMEDIATE``. Only one
-    transaction can write a SQLite file at a time; left to SQLite, a writer that finds the lock
-    taken sleeps in its busy handler (1, 2, 5, 10 … up to 100 ms between tries) however soon
-    the lock is free, so a handful of writers on one file (the embedded event log has a relay
-    per service and an offset commit per consumer group) spent most of their time asleep:
-    four writers on one file managed 362–441 commits a second with a p99 of 106–144 ms, and
-    520–546 with a p99 of 14–16 ms taking turns. Other processes still meet SQLite's own lock
-    and its busy timeout. On PostgreSQL this is ``engine.begin()``.
-    """
-    if engine.dialect.name != "sqlite":
-        async with engine.begin() as connection:
-            yield connection
-        return
-    turn = _WRITE_TURNS.setdefault(engine.sync_engine, asyncio.Lock())
-    async with turn, engine.begin() as connection:
-        yield connection
-
 
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
@@ -132,7 +105,7 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 async def create_tables(engine: AsyncEngine, metadata: MetaData) -> None:
     """Create what is missing. Versioned migrations arrive with the production transport."""
-    async with writing(engine) as connection:
+    async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
 
 

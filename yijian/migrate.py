@@ -14,8 +14,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from yijian.db import writing
-
 _ENVIRONMENT = Path(__file__).parent / "alembic"
 
 
@@ -38,7 +36,7 @@ async def migrate(
     def upgrade(connection: Connection) -> None:
         command.upgrade(_config(connection, metadata, versions), revision)
 
-    async with writing(engine) as connection:
+    async with engine.begin() as connection:
         await connection.run_sync(upgrade)
 
 
@@ -53,5 +51,5 @@ async def new_revision(
             _config(connection, metadata, versions), message=message, autogenerate=True
         )
 
-    async with writing(engine) as connection:
+    async with engine.begin() as connection:
         await connection.run_sync(revise)

@@ -29,7 +29,6 @@ from services.intake.submission_limits import (
     window_start,
 )
 from yijian.bus.outbox import ServiceDatabase
-from yijian.db import writing
 
 NOT_FOUND = "no complaint with this id"
 TOKEN_HEADER = "X-Citizen-Token"  # noqa: S105 (a header name)
@@ -154,7 +153,7 @@ class LookupGuard:
         now = self._database.clock.now()
         start = window_start(now, self._window)
         subject = f"lookup:{keyed_digest(self._key, 'lookup', tracking_no)}"
-        async with writing(self._database.engine) as connection:
+        async with self._database.engine.begin() as connection:
             count = await count_one(connection, subject, start)
         retry_after = None
         if count > self._attempts:
@@ -163,5 +162,5 @@ class LookupGuard:
 
     async def found(self, attempt: LookupAttempt) -> None:
         """The attempt was right: only misses count against the tracking number."""
-        async with writing(self._database.engine) as connection:
+        async with self._database.engine.begin() as connection:
             await give_back_one(connection, attempt.subject, attempt.window_start)

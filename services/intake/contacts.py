@@ -29,7 +29,6 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake.store import contacts
-from yijian.db import writing
 from yijian.settings import Settings, split_secrets
 
 log = structlog.get_logger(__name__)
@@ -180,7 +179,7 @@ async def reseal(engine: AsyncEngine, seal: ContactSeal) -> int:
     changed = 0
     skipped: set[str] = set()
     while True:
-        async with writing(engine) as connection:
+        async with engine.begin() as connection:
             rows = (
                 await connection.execute(
                     select(contacts)

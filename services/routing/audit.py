@@ -24,7 +24,7 @@ from services.routing.audit_chain import entry_hash, last_entry, lock_for_append
 from services.routing.store import audit_log
 from yijian.auth import StaffUser
 from yijian.bus.outbox import ServiceDatabase
-from yijian.db import reading, writing
+from yijian.db import reading
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -91,7 +91,7 @@ class AuditLog:
         complaint_id: str | None = None,
     ) -> None:
         """Append one entry in a transaction of its own (refusals, sign-ins)."""
-        async with writing(self._database.engine) as connection:
+        async with self._database.engine.begin() as connection:
             await self.append(connection, actor, action, outcome, request, complaint_id)
 
     async def entries(

@@ -30,7 +30,7 @@ from services.routing.users import (
 )
 from yijian.auth import SESSION_COOKIE, StaffTokens, StaffUser
 from yijian.bus.outbox import ServiceDatabase
-from yijian.db import reading, writing
+from yijian.db import reading
 from yijian.http import served_over_tls
 from yijian.jurisdiction import Jurisdiction
 
@@ -111,7 +111,7 @@ class StaffSessions:
         issued = self._tokens.issue_session(
             account.username, account.org_code, account.role.value, session_id
         )
-        async with writing(self._database.engine) as connection:
+        async with self._database.engine.begin() as connection:
             await connection.execute(
                 insert(staff_sessions).values(
                     id=session_id,
@@ -123,7 +123,7 @@ class StaffSessions:
         return issued.token, issued.csrf, issued.expires_at
 
     async def end(self, session_id: str) -> None:
-        async with writing(self._database.engine) as connection:
+        async with self._database.engine.begin() as connection:
             await connection.execute(
                 update(staff_sessions)
                 .where(staff_sessions.c.id == session_id, staff_sessions.c.ended_at.is_(None))

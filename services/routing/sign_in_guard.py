@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.store import sign_in_failures
 from yijian.clock import Clock
-from yijian.db import reading, writing
+from yijian.db import reading
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class SignInGuard:
     async def failed(self, username: str, address: str | None) -> None:
         now = self._clock.now()
         subjects = list(self._subjects(username, address).values())
-        async with writing(self._engine) as connection:
+        async with self._engine.begin() as connection:
             # Failures older than the window count for nothing; dropping them here keeps the
             # table as small as the failures of the last window.
             await connection.execute(
@@ -101,7 +101,7 @@ class SignInGuard:
 
     async def succeeded(self, username: str) -> None:
         subject = self._subjects(username, None)["account"]
-        async with writing(self._engine) as connection:
+        async with self._engine.begin() as connection:
             await connection.execute(
                 delete(sign_in_failures).where(sign_in_failures.c.subject == subject)
             )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.routing.store import staff_users
 from yijian.clock import Clock
-from yijian.db import reading, writing
+from yijian.db import reading
 from yijian.jurisdiction import Jurisdiction, OrgKind
 
 log = structlog.get_logger(__name__)
@@ -113,7 +113,7 @@ class StaffDirectory:
         password_hash: str,
         must_change_password: bool,
     ) -> StaffAccount:
-        async with writing(self._engine) as connection:
+        async with self._engine.begin() as connection:
             await connection.execute(
                 insert(staff_users).values(
                     username=username,
@@ -180,7 +180,7 @@ class StaffDirectory:
 
     async def set_disabled(self, username: str, disabled: bool) -> bool:
         """Disable (or re-enable) an account; its open sessions stop working at once."""
-        async with writing(self._engine) as connection:
+        async with self._engine.begin() as connection:
             result = await connection.execute(
                 update(staff_users)
                 .where(staff_users.c.username == username)
@@ -189,7 +189,7 @@ class StaffDirectory:
         return bool(result.rowcount)
 
     async def _store_hash(self, username: str, password_hash: str) -> None:
-        async with writing(self._engine) as connection:
+        async with self._engine.begin() as connection:
             await connection.execute(
                 update(staff_users)
                 .where(staff_users.c.username == username)

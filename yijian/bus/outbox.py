@@ -37,7 +37,7 @@ from yijian.bus.protocol import StoredEnvelope
 from yijian.clock import Clock
 from yijian.contracts import Envelope, Payload
 from yijian.contracts.events import TOPIC_OF
-from yijian.db import UtcDateTime, reading, writing
+from yijian.db import UtcDateTime, reading
 
 
 def outbox_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -179,7 +179,7 @@ class ServiceDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with writing(self.engine) as connection:
+        async with self.engine.begin() as connection:
             tx = Transaction(connection, self)
             yield tx
             await tx.write_outbox()
@@ -262,7 +262,7 @@ class ServiceDatabase:
         )
         # Nothing to delete: a plain read, which on SQLite takes no write lock from the
         # submissions committing beside it.
-        session = writing(self.engine) if forget else reading(self.engine)
+        session = self.engine.begin() if forget else reading(self.engine)
         async with session as connection:
             if forget:
                 await connection.execute(self._forgetting(forget))
@@ -272,7 +272,7 @@ class ServiceDatabase:
     async def forget_outbox(self, ids: Sequence[int]) -> None:
         """Delete exactly the rows that were published (``take_outbox`` can do it too)."""
         if ids:
-            async with writing(self.engine) as connection:
+            async with self.engine.begin() as connection:
                 await connection.execute(self._forgetting(ids))
 
     def _forgetting(self, ids: Sequence[int]) -> Delete:

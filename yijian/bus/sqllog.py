@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yijian.bus.protocol import DeadLetter, Delivery, StoredEnvelope
 from yijian.clock import Clock
 from yijian.contracts import Envelope
-from yijian.db import UtcDateTime, reading, writing
+from yijian.db import UtcDateTime, reading
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
@@ -96,7 +96,7 @@ class SqlEventLog:
     async def publish(self, envelopes: Sequence[tuple[str, Envelope | StoredEnvelope]]) -> None:
         if not envelopes:
             return
-        async with self._append_lock, writing(self.engine) as connection:
+        async with self._append_lock, self.engine.begin() as connection:
             next_offsets: dict[tuple[str, int], int] = {}
             rows = []
             for topic, given in envelopes:
@@ -180,7 +180,7 @@ class SqlEventLog:
         if row is None:
             return False
         await self.publish([(row.topic, Envelope.model_validate_json(row.envelope))])
-        async with writing(self.engine) as connection:
+        async with self.engine.begin() as connection:
             await connection.execute(
                 update(dead_letters)
                 .where(dead_letters.c.id == dead_letter_id)
@@ -284,7 +284,7 @@ class SqlSubscription:
         for delivery in deliveries:
             slot = (delivery.topic, delivery.partition)
             newest[slot] = max(newest.get(slot, -1), delivery.offset + 1)
-        async with writing(self._log.engine) as connection:
+        async with self._log.engine.begin() as connection:
             for (topic, partition), next_offset in newest.items():
                 key = and_(
                     consumer_offsets.c.group == self._group,
@@ -306,7 +306,7 @@ class SqlSubscription:
                 positions[(topic, partition)] = max(positions[(topic, partition)], next_offset)
 
     async def dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
-        async with writing(self._log.engine) as connection:
+        async with self._log.engine.begin() as connection:
             await connection.execute(
                 insert(dead_letters).values(
                     group=self._group,
