@@ -174,6 +174,11 @@ class ServiceDatabase:
             .on_conflict_do_nothing()
             .returning(self.processed.c.event_id)
         )
+        self._record_processed_sqlite = (
+            sqlite.insert(self.processed)
+            .on_conflict_do_nothing()
+            .returning(self.processed.c.event_id)
+        )
         # Set after a commit that wrote outbox rows, so the relay moves them at once.
         self.outbox_ready = asyncio.Event()
 
@@ -236,10 +241,7 @@ class ServiceDatabase:
             return set(returned.scalars())
         rows = [{"consumer": consumer, "event_id": i, "processed_at": tx.now} for i in ids]
         if dialect == "sqlite":
-            statement = sqlite.insert(self.processed).on_conflict_do_nothing()
-            returned = await connection.execute(
-                statement.returning(self.processed.c.event_id), rows
-            )
+            returned = await connection.execute(self._record_processed_sqlite, rows)
             return set(returned.scalars())
         return {
             str(row["event_id"])
