@@ -20,12 +20,14 @@ from sqlalchemy import (
     Row,
     String,
     Table,
+    any_,
     bindparam,
     func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escalation.domain import (
@@ -235,28 +237,49 @@ async def claim(connection: AsyncConnection, deadline_id: int, now: datetime) ->
     return row if result.rowcount == 1 else None
 
 
+_DUE = (
+    select(deadlines.c.id)
+    .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= bindparam("now"))
+    .order_by(deadlines.c.fire_at, deadlines.c.id)
+    .limit(bindparam("limit"))
+)
+# Rows another replica holds are skipped, not waited for (SQLite has no row locks).
+_DUE_UNHELD = _DUE.with_for_update(skip_locked=True)
+_FIRED = {"state": DeadlineState.FIRED.value, "fired_at": bindparam("fired_at_value")}
+# On PostgreSQL the claimed ids travel as one array. Bound as a list of 500 parameters, the
+# statement's text changed with the batch's size and PostgreSQL's plan cache, after five runs,
+# now and then settled on a generic plan that compared every pending row with the whole list:
+# the drain of 100,000 then took a minute instead of 14 s (docs/performance.md, change 16).
+_FLIP_PG = (
+    update(deadlines)
+    .where(
+        deadlines.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))),
+        deadlines.c.state == PENDING,
+    )
+    .values(_FIRED)
+    .returning(*deadlines.c)
+)
+_FLIP_SQLITE = (
+    update(deadlines)
+    .where(deadlines.c.id.in_(bindparam("ids", expanding=True)), deadlines.c.state == PENDING)
+    .values(_FIRED)
+    .returning(*deadlines.c)
+)
+
+
 async def claim_due(
     connection: AsyncConnection, now: datetime, limit: int, fired_at: datetime
 ) -> list[Row[Any]]:
     """Mark up to ``limit`` due rows fired at once, oldest first; returns those this
     transaction flipped. The same fence as ``claim``, for a whole batch: rows another replica
     holds are skipped (PostgreSQL), and only rows still pending are flipped and returned."""
-    query = (
-        select(deadlines.c.id)
-        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= now)
-        .order_by(deadlines.c.fire_at, deadlines.c.id)
-        .limit(limit)
-    )
-    if connection.dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
-    ids = [int(row.id) for row in await connection.execute(query)]
+    sqlite = connection.dialect.name == "sqlite"
+    due = _DUE if sqlite else _DUE_UNHELD
+    ids = [int(row.id) for row in await connection.execute(due, {"now": now, "limit": limit})]
     if not ids:
         return []
     flipped = await connection.execute(
-        update(deadlines)
-        .where(deadlines.c.id.in_(ids), deadlines.c.state == PENDING)
-        .values(state=DeadlineState.FIRED.value, fired_at=fired_at)
-        .returning(*deadlines.c)
+        _FLIP_SQLITE if sqlite else _FLIP_PG, {"ids": ids, "fired_at_value": fired_at}
     )
     return sorted(flipped, key=lambda row: (row.fire_at, row.id))
 
