@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import VerifyMismatchError
 
 from services.routing.access import available_actions, dispatch_targets
 from services.routing.domain import Case
@@ -20,7 +22,7 @@ from services.routing.privacy import (
     screened,
     withheld_from,
 )
-from services.routing.users import AccountError, check_password_rules
+from services.routing.users import DECOY_HASH, AccountError, check_password_rules
 from tests.unit.cases import new_case
 from yijian.contracts.events import CaseStatus, Org, Stage
 from yijian.jurisdiction import Jurisdiction
@@ -139,6 +141,15 @@ def test_passwords_need_ten_characters() -> None:
     with pytest.raises(AccountError):
         check_password_rules("short")
     check_password_rules("long enough")
+
+
+def test_an_unknown_user_costs_one_verification_at_todays_parameters() -> None:
+    """The decoy checked for an unknown username is written out; should the hasher's
+    parameters rise, it would verify faster than real hashes and tell names apart."""
+    hasher = PasswordHasher()
+    assert not hasher.check_needs_rehash(DECOY_HASH)
+    with pytest.raises(VerifyMismatchError):
+        hasher.verify(DECOY_HASH, "no user has this password")
 
 
 @pytest.fixture(scope="module")
