@@ -43,6 +43,19 @@ def replica(url: str, clock: FakeClock, tmp_path: Path, number: int) -> Escalati
     )
 
 
+def village_clock(complaint_id: str, clock: FakeClock) -> ComplaintClock:
+    """A complaint's first clock at village level, started now."""
+    return ComplaintClock(
+        complaint_id=complaint_id,
+        clock=1,
+        level=Level.VILLAGE,
+        category=None,
+        urgency="normal",
+        started_at=clock.now(),
+        correlation_id=uuid4(),
+    )
+
+
 async def commit_without_waiting_for_the_disk(url: str) -> None:
     """Thousands of one-row transactions would each wait for a WAL flush on a busy CI disk;
     what this test checks is the locking between replicas, which this setting leaves alone."""
@@ -68,15 +81,7 @@ async def test_two_replicas_fire_each_of_thousands_of_deadlines_once(
         due = clock.now() + timedelta(hours=2)
         async with first.database.engine.begin() as connection:
             for number in range(COMPLAINTS):
-                owner = ComplaintClock(
-                    complaint_id=f"complaint-{number:05}",
-                    clock=1,
-                    level=Level.VILLAGE,
-                    category=None,
-                    urgency="normal",
-                    started_at=clock.now(),
-                    correlation_id=uuid4(),
-                )
+                owner = village_clock(f"complaint-{number:05}", clock)
                 planned = [
                     PlannedDeadline(
                         Stage.ACCEPT, DeadlineKind.REMIND, due - timedelta(hours=1), due
@@ -134,15 +139,7 @@ async def test_claims_of_any_size_send_postgresql_one_statement(
             flips.append(statement)
 
     try:
-        owner = ComplaintClock(
-            complaint_id="complaint-1",
-            clock=1,
-            level=Level.VILLAGE,
-            category=None,
-            urgency="normal",
-            started_at=clock.now(),
-            correlation_id=uuid4(),
-        )
+        owner = village_clock("complaint-1", clock)
         due = clock.now() - timedelta(minutes=1)
         planned = [PlannedDeadline(Stage.ACCEPT, DeadlineKind.DUE, due, due)] * 10
         async with engine.begin() as connection:
