@@ -244,12 +244,13 @@ _DUE = (
     .limit(bindparam("limit"))
 )
 # Rows another replica holds are skipped, not waited for (SQLite has no row locks).
-_DUE_UNHELD = _DUE.with_for_update(skip_locked=True)
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
 _FIRED = {"state": DeadlineState.FIRED.value, "fired_at": bindparam("fired_at_value")}
 # On PostgreSQL the claimed ids travel as one array. Bound as a list of 500 parameters, the
 # statement's text changed with the batch's size and PostgreSQL's plan cache, after five runs,
 # now and then settled on a generic plan that compared every pending row with the whole list:
-# the drain of 100,000 then took a minute instead of 14 s (docs/performance.md, change 16).
+# the drain of 100,000 then took about a minute, four times as long (docs/performance.md,
+# change 16).
 _FLIP_PG = (
     update(deadlines)
     .where(
@@ -274,7 +275,7 @@ async def claim_due(
     transaction flipped. The same fence as ``claim``, for a whole batch: rows another replica
     holds are skipped (PostgreSQL), and only rows still pending are flipped and returned."""
     sqlite = connection.dialect.name == "sqlite"
-    due = _DUE if sqlite else _DUE_UNHELD
+    due = _DUE if sqlite else _DUE_SKIP_LOCKED
     ids = [int(row.id) for row in await connection.execute(due, {"now": now, "limit": limit})]
     if not ids:
         return []

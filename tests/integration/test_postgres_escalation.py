@@ -133,8 +133,7 @@ async def test_claims_of_any_size_send_postgresql_one_statement(
     engine = service.database.engine
     flips: list[str] = []
 
-    def note_flip(*args: object) -> None:
-        statement = str(args[2])
+    def note_flip(connection: object, cursor: object, statement: str, *rest: object) -> None:
         if statement.startswith("UPDATE deadlines"):
             flips.append(statement)
 
