@@ -205,14 +205,18 @@ def owner_of(row: Row[Any]) -> ComplaintClock:
     )
 
 
+# Pending rows whose time has come, oldest first (id breaks ties in planning order).
+_DUE = (
+    select(deadlines.c.id)
+    .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= bindparam("now"))
+    .order_by(deadlines.c.fire_at, deadlines.c.id)
+    .limit(bindparam("limit"))
+)
+
+
 async def due_ids(connection: AsyncConnection, now: datetime, limit: int) -> list[int]:
-    """Pending rows whose time has come, oldest first (id breaks ties in planning order)."""
-    rows = await connection.execute(
-        select(deadlines.c.id)
-        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= now)
-        .order_by(deadlines.c.fire_at, deadlines.c.id)
-        .limit(limit)
-    )
+    """Pending rows whose time has come, oldest first."""
+    rows = await connection.execute(_DUE, {"now": now, "limit": limit})
     return [int(row.id) for row in rows]
 
 
@@ -237,12 +241,6 @@ async def claim(connection: AsyncConnection, deadline_id: int, now: datetime) ->
     return row if result.rowcount == 1 else None
 
 
-_DUE = (
-    select(deadlines.c.id)
-    .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= bindparam("now"))
-    .order_by(deadlines.c.fire_at, deadlines.c.id)
-    .limit(bindparam("limit"))
-)
 # Rows another replica holds are skipped, not waited for (SQLite has no row locks).
 _DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
 _FIRED = {"state": DeadlineState.FIRED.value, "fired_at": bindparam("fired_at_value")}
