@@ -28,11 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import Integer, String, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from services.intake.store import submission_counts
+from yijian.db import UtcDateTime
 from yijian.settings import Settings
 
 HOUR = timedelta(hours=1)
@@ -238,23 +240,52 @@ async def count_many(
 ) -> dict[tuple[str, datetime], int]:
     """Add to several counters at once, creating each at its count; each counter's new
     total. The upsert locks the rows it touches until the caller's transaction ends."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(submission_counts)
-    statement = upsert.on_conflict_do_update(
+    if connection.dialect.name == "postgresql":
+        # The counters as three array parameters: one statement text for any batch size
+        # (the plan cache keeps one plan) and no per-row bind work in SQLAlchemy.
+        result = await connection.execute(
+            _COUNT_MANY_PG,
+            {
+                "subjects": [subject for subject, _ in counts],
+                "starts": [start for _, start in counts],
+                "counts": list(counts.values()),
+            },
+        )
+    else:
+        rows = [
+            {"subject": subject, "window_start": start, "count": count}
+            for (subject, start), count in counts.items()
+        ]
+        result = await connection.execute(_COUNT_MANY_SQLITE, rows)
+    # Matched by counter, not by position: asking SQLAlchemy to return rows in the order
+    # of the parameters made it send one statement per counter (a composite key has no
+    # sentinel to sort by), the most expensive part of taking a batch of complaints.
+    totals = {(row[0], row[1]): int(row[2]) for row in result}
+    return {slot: totals[slot] for slot in counts}
+
+
+def _upsert_counts(
+    statement: postgresql.Insert | sqlite.Insert,
+) -> ReturningInsert[str, datetime, int]:
+    return statement.on_conflict_do_update(
         index_elements=[submission_counts.c.subject, submission_counts.c.window_start],
-        set_={"count": submission_counts.c.count + upsert.excluded.count},
+        set_={"count": submission_counts.c["count"] + statement.excluded["count"]},
     ).returning(
-        submission_counts.c.subject,
-        submission_counts.c.window_start,
-        submission_counts.c.count,
-        sort_by_parameter_order=True,
+        submission_counts.c.subject, submission_counts.c.window_start, submission_counts.c["count"]
     )
-    rows = [
-        {"subject": subject, "window_start": start, "count": count}
-        for (subject, start), count in counts.items()
-    ]
-    result = await connection.execute(statement, rows)
-    return {slot: int(row[2]) for slot, row in zip(counts, result.all(), strict=True)}
+
+
+_COUNT_MANY_PG = _upsert_counts(
+    postgresql.insert(submission_counts).from_select(
+        ["subject", "window_start", "count"],
+        select(
+            func.unnest(bindparam("subjects", type_=postgresql.ARRAY(String))),
+            func.unnest(bindparam("starts", type_=postgresql.ARRAY(UtcDateTime()))),
+            func.unnest(bindparam("counts", type_=postgresql.ARRAY(Integer))),
+        ),
+    )
+)
+_COUNT_MANY_SQLITE = _upsert_counts(sqlite.insert(submission_counts))
 
 
 async def give_back_one(connection: AsyncConnection, subject: str, start: datetime) -> None:
