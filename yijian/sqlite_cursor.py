@@ -1,0 +1,126 @@
+"""The embedded (SQLite) driver, with each statement run in one trip to its thread.
+
+aiosqlite runs every connection in a thread of its own and hands it each call. SQLAlchemy's
+adapter makes one call to open a cursor, one to execute, one to fetch the rows and one to
+close it, so every statement crossed between threads three or four times, each crossing a
+wake-up of the other thread and of the event loop. In ``yijian run`` those wake-ups were
+the event loop's largest cost (``perf``: about a quarter of its thread's cycles in waking
+threads, docs/performance.md). Here a statement's whole life, cursor to close, is one
+function run in the connection's thread; its rows, description and counts come back
+together. Transactions, locking and errors are SQLite's and aiosqlite's as before.
+
+No driver on PyPI does this for SQLAlchemy's asyncio extension, and the adapter is small: it
+keeps SQLAlchemy's ``aiosqlite`` dialect and changes only the cursor it uses. It relies on
+aiosqlite's ``Connection._execute`` (queue a function for the thread) and ``_conn``, as
+SQLAlchemy's own adapter relies on ``_tx`` and ``_conn``; the lock file pins aiosqlite.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+
+# What one trip brings back: description, rowcount, lastrowid, rows.
+_Outcome = tuple[Any, int, int | None, list[Any]]
+
+
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+    """In the connection's thread: a statement from cursor to close."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(operation, () if parameters is None else parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+def _run_many(connection: sqlite3.Connection, operation: str, rows: Sequence[Any]) -> _Outcome:
+    cursor = connection.cursor()
+    try:
+        cursor.executemany(operation, rows)
+        return cursor.description, cursor.rowcount, cursor.lastrowid, []
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """A cursor that holds a statement's outcome instead of a cursor in the thread."""
+
+    __slots__ = ("_outcome",)
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        # Not the base class's: that opens an aiosqlite cursor, a trip of its own.
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._outcome: _Outcome = (None, -1, None, [])
+
+    @property
+    def description(self) -> Any:
+        return self._outcome[0]
+
+    @property
+    def rowcount(self) -> int:
+        return self._outcome[1]
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._outcome[2]
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        async with self._adapt_connection._execute_mutex:
+            self._outcome = await self._connection._execute(
+                _run, self._connection._conn, operation, parameters
+            )
+            self._rows = collections.deque(self._outcome[3])
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        async with self._adapt_connection._execute_mutex:
+            self._outcome = await self._connection._execute(
+                _run_many, self._connection._conn, operation, seq_of_parameters
+            )
+            self._rows = collections.deque()
+
+    async def _async_soft_close(self) -> None:
+        return None  # nothing is open in the thread
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class _Connection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls: type[AsyncAdapt_aiosqlite_cursor] = OneTripCursor
+
+    def rollback(self) -> None:
+        # The pool rolls back every connection it takes back, after each commit too. sqlite3
+        # does nothing then when no transaction is open; neither does this, without the
+        # trip. (The flag is SQLite's own, safe to read while the thread is idle, as it is
+        # whenever SQLAlchemy rolls back.)
+        connection = self._connection._connection
+        if connection is not None and not connection.in_transaction:
+            return
+        super().rollback()
+
+
+class _Driver(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return _Connection(self, adapted._connection)
+
+
+def one_trip_driver() -> Any:
+    """The ``module`` for ``create_async_engine`` on a ``sqlite+aiosqlite`` URL."""
+    return _Driver(aiosqlite, sqlite3)
