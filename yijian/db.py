@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from yijian.sqlite_cursor import one_trip_driver
+from yijian.sqlite_driver import WriteTurns, one_trip_driver
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,6 +53,10 @@ def database_unavailable(error: BaseException) -> bool:
     return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
+# How long a writer waits for SQLite's write lock before "database is locked".
+BUSY_TIMEOUT_S = 30
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An engine for one service's database, with the durability settings we rely on."""
     if not is_sqlite(url):
@@ -65,8 +69,12 @@ def create_engine(url: str) -> AsyncEngine:
     # hide_parameters: a failed statement's message must not carry what a citizen typed into
     # the logs or the dead-letter store.
     engine = create_async_engine(
-        url, module=one_trip_driver(), connect_args={"timeout": 30}, hide_parameters=True
+        url,
+        module=one_trip_driver(),
+        connect_args={"timeout": BUSY_TIMEOUT_S},
+        hide_parameters=True,
     )
+    turns = WriteTurns(BUSY_TIMEOUT_S)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -76,7 +84,7 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -86,8 +94,14 @@ def create_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN")
             return
         # IMMEDIATE takes the write lock up front, so two writers queue instead of failing
-        # half-way with "database is locked" on upgrade from a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # half-way with "database is locked" on upgrade from a read lock; and this process's
+        # writers queue for their turn before they ask SQLite (yijian/sqlite_driver.py).
+        turns.take(connection.connection.dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            connection.connection.dbapi_connection.rollback()  # gives the turn back
+            raise
 
     return engine
 

@@ -17,6 +17,7 @@ SQLAlchemy's own adapter relies on ``_tx`` and ``_conn``; the lock file pins aio
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import sqlite3
 from collections.abc import Sequence
@@ -28,7 +29,9 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 # What one trip brings back: description, rowcount, lastrowid, rows.
 _Outcome = tuple[Any, int, int | None, list[Any]]
@@ -100,19 +103,86 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
 
+class WriteTurns:
+    """Whose turn it is to write, among one engine's connections in this process.
+
+    SQLite lets one transaction write at a time. A second ``BEGIN IMMEDIATE`` used to wait in
+    SQLite's busy handler, which sleeps 1, 2, 5, 10 … up to 100 ms between tries, however
+    soon the lock is free: in ``yijian run`` those sleeps held submissions up behind the
+    consumers writing the same file. Writers here wait for their turn instead and start the
+    moment the one before commits. Other processes on the same file still meet SQLite's own
+    lock and busy handler. The wait is bounded like SQLite's (``busy_timeout``), and ends the
+    same way: ``database is locked``.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:  # a lock serves one event loop
+            self._lock, self._loop = asyncio.Lock(), loop
+        return self._lock
+
+    def take(self, connection: Any) -> None:
+        """Wait for the turn (inside SQLAlchemy's greenlet), then hold it on ``connection``,
+        our driver connection, until its commit or rollback."""
+        assert isinstance(connection, _Connection)
+        lock = self.lock()
+        try:
+            if lock.locked():
+                await_(asyncio.wait_for(lock.acquire(), self._timeout))
+            else:
+                await_(lock.acquire())  # free: taken at once, without a task for a timeout
+        except TimeoutError as error:
+            # As SQLAlchemy wraps SQLite's own, so callers answer it the same way (a 503, an
+            # event that waits): this runs before SQLAlchemy's statement handling would.
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked) from error
+        connection.turn = lock
+
+
 class _Connection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("turn",)
     _cursor_cls: type[AsyncAdapt_aiosqlite_cursor] = OneTripCursor
 
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.turn: asyncio.Lock | None = None
+
+    def _end_turn(self) -> None:
+        turn, self.turn = self.turn, None
+        if turn is not None:
+            turn.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._end_turn()
+
     def rollback(self) -> None:
-        # The pool rolls back every connection it takes back, after each commit too. sqlite3
-        # does nothing then when no transaction is open; neither does this, without the
-        # trip. (The flag is SQLite's own, safe to read while the thread is idle, as it is
-        # whenever SQLAlchemy rolls back.)
-        connection = self._connection._connection
-        if connection is not None and not connection.in_transaction:
-            return
-        super().rollback()
+        try:
+            # The pool rolls back every connection it takes back, after each commit too.
+            # sqlite3 does nothing then when no transaction is open; neither does this,
+            # without the trip. (The flag is SQLite's own, safe to read while the thread is
+            # idle, as it is whenever SQLAlchemy rolls back.)
+            connection = self._connection._connection
+            if connection is not None and not connection.in_transaction:
+                return
+            super().rollback()
+        finally:
+            self._end_turn()
+
+    def close(self) -> None:
+        self._end_turn()
+        super().close()
+
+    def terminate(self) -> None:
+        self._end_turn()
+        super().terminate()
 
 
 class _Driver(AsyncAdapt_aiosqlite_dbapi):

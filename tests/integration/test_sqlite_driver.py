@@ -1,8 +1,10 @@
 """The embedded driver runs each statement in one trip to its connection's thread, and
-behaves as SQLAlchemy's own aiosqlite adapter: rows, counts, ids and errors."""
+behaves as SQLAlchemy's own aiosqlite adapter: rows, counts, ids and errors. A process's
+writers take turns for the write lock instead of sleeping in SQLite's busy handler."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,10 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from yijian import db
 from yijian.db import create_engine, create_tables
 
 metadata = MetaData()
@@ -39,7 +42,8 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original: Callable[..., Awaitable[Any]] = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        handed.append(getattr(fn, "__name__", repr(fn)))
+        name = getattr(fn, "__name__", repr(fn))
+        handed.append(f"{name} {args[1]}" if name == "_run" and "BEGIN" in args[1] else name)
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
@@ -48,7 +52,8 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 async def test_a_statement_is_one_trip(engine: AsyncEngine, trips: list[str]) -> None:
     async with engine.begin() as connection:
-        trips.clear()  # BEGIN was one trip too; count the statements alone
+        assert trips == ["_run BEGIN IMMEDIATE"]
+        trips.clear()
         await connection.execute(insert(notes), [{"text": "a"}, {"text": "b"}])
         added = await connection.execute(insert(notes).values(text="c"))
         rows = (await connection.execute(select(notes.c.text).order_by(notes.c.id))).all()
@@ -83,3 +88,52 @@ async def test_results_and_errors_are_as_before(engine: AsyncEngine) -> None:
         assert list(result.keys()) == ["id", "text"]
         assert result.all() == [(1, "a")]  # the failed transaction left nothing
         assert (await connection.execute(text("SELECT 1 WHERE 0"))).first() is None
+
+
+async def test_a_writer_asks_sqlite_only_when_the_one_before_has_committed(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    first_began, first_may_commit = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(insert(notes).values(text="first"))
+            first_began.set()
+            await first_may_commit.wait()
+
+    async def second() -> None:
+        await first_began.wait()
+        async with engine.begin() as connection:
+            await connection.execute(insert(notes).values(text="second"))
+
+    async with engine.connect(), engine.connect():
+        pass  # two connections in the pool: neither writer waits for one to open
+    trips.clear()
+    tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
+    await first_began.wait()
+    for _ in range(20):  # let the second writer get as far as it can
+        await asyncio.sleep(0)
+    waiting = list(trips)
+    first_may_commit.set()
+    await asyncio.gather(*tasks)
+    begun_or_done = [trip for trip in trips if trip in {"_run BEGIN IMMEDIATE", "commit"}]
+    assert waiting.count("_run BEGIN IMMEDIATE") == 1  # the second has not asked SQLite
+    assert begun_or_done == ["_run BEGIN IMMEDIATE", "commit"] * 2
+
+
+async def test_a_turn_not_given_in_time_is_a_locked_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/notes.db")
+    await create_tables(engine, metadata)
+    try:
+        async with engine.begin() as holder:
+            await holder.execute(insert(notes).values(text="held"))
+            with pytest.raises(OperationalError, match="database is locked"):
+                async with engine.begin() as connection:
+                    await connection.execute(insert(notes).values(text="late"))
+        async with engine.begin() as connection:  # the turn came back after the failure
+            await connection.execute(insert(notes).values(text="later"))
+    finally:
+        await engine.dispose()
