@@ -82,14 +82,18 @@ complaint_clocks = Table(
 PENDING = DeadlineState.PENDING.value
 
 
+# Fixed statements, the values as parameters: compiled once, not rebuilt for every complaint.
+_HIGHEST_CLOCK = select(complaint_clocks.c.clock).where(
+    complaint_clocks.c.complaint_id == bindparam("complaint_id")
+)
+_ADD_DEADLINES = insert(deadlines)
+
+
 async def highest_clock(connection: AsyncConnection, complaint_id: str) -> int | None:
-    value = await connection.scalar(
-        select(complaint_clocks.c.clock).where(complaint_clocks.c.complaint_id == complaint_id)
-    )
+    value = await connection.scalar(_HIGHEST_CLOCK, {"complaint_id": complaint_id})
     return None if value is None else int(value)
 
 
-# Fixed statements, the values as parameters: compiled once, not rebuilt for every complaint.
 _ADD_CLOCK = insert(complaint_clocks)
 _SET_CLOCK = update(complaint_clocks).where(
     complaint_clocks.c.complaint_id == bindparam("clock_of")
@@ -137,7 +141,7 @@ async def add_deadlines(
     if not planned:
         return
     await connection.execute(
-        insert(deadlines), [deadline_row(owner, deadline, now) for deadline in planned]
+        _ADD_DEADLINES, [deadline_row(owner, deadline, now) for deadline in planned]
     )
 
 

@@ -30,6 +30,15 @@ _STAGE = {Stage.ACCEPT: "签收", Stage.RESOLVE: "办结"}
 # Fixed statements, the values as parameters: compiled once, not rebuilt for every event.
 _ADD_NOTE = insert(timeline)
 _SET_VIEW = update(complaint_views).where(complaint_views.c.complaint_id == bindparam("view_of"))
+# Only a newer clock's deadlines replace those shown (events of one complaint may be re-read).
+_SET_DEADLINES = (
+    update(complaint_views)
+    .where(
+        complaint_views.c.complaint_id == bindparam("view_of"),
+        complaint_views.c.deadline_clock <= bindparam("newer_clock"),
+    )
+    .values(deadline_clock=bindparam("newer_clock"))
+)
 
 
 async def _note(tx: Transaction, envelope: Envelope, kind: str, text: str) -> None:
@@ -147,16 +156,13 @@ async def on_overdue(tx: Transaction, envelope: Envelope) -> None:
 async def on_deadlines_set(tx: Transaction, envelope: Envelope) -> None:
     event = envelope.parse(DeadlinesSet)
     await tx.connection.execute(
-        update(complaint_views)
-        .where(
-            complaint_views.c.complaint_id == envelope.key,
-            complaint_views.c.deadline_clock <= event.clock,
-        )
-        .values(
-            deadline_clock=event.clock,
-            accept_due_at=event.accept_due_at,
-            resolve_due_at=event.resolve_due_at,
-        )
+        _SET_DEADLINES,
+        {
+            "view_of": envelope.key,
+            "newer_clock": event.clock,
+            "accept_due_at": event.accept_due_at,
+            "resolve_due_at": event.resolve_due_at,
+        },
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.store import DeliveryStatus, deliveries
@@ -56,18 +56,41 @@ def _record(row: Any) -> DeliveryRecord:
     )
 
 
+# The sender's statements, fixed, the values as parameters: built once, not for every
+# delivery (building a statement and its cache key cost more than running it on SQLite).
+_DUE = (
+    select(deliveries)
+    .where(
+        deliveries.c.status == DeliveryStatus.PENDING.value,
+        deliveries.c.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("delivery_id"),
+        deliveries.c.status == DeliveryStatus.PENDING.value,
+        deliveries.c.next_attempt_at <= bindparam("now"),
+    )
+    .values(next_attempt_at=bindparam("lease_until"))
+)
+_MARK_SENT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("delivery_id"))
+    .values(
+        status=DeliveryStatus.SENT.value,
+        attempts=bindparam("attempts_made"),
+        sent_at=bindparam("sent_now"),
+    )
+)
+
+
 async def due_deliveries(
     connection: AsyncConnection, now: datetime, limit: int
 ) -> list[DeliveryRecord]:
-    rows = await connection.execute(
-        select(deliveries)
-        .where(
-            deliveries.c.status == DeliveryStatus.PENDING.value,
-            deliveries.c.next_attempt_at <= now,
-        )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(limit)
-    )
+    rows = await connection.execute(_DUE, {"now": now, "limit": limit})
     return [_record(row) for row in rows]
 
 
@@ -80,13 +103,7 @@ async def claim(
     message may then arrive twice (receivers de-duplicate on event_id), but is never lost.
     """
     result = await connection.execute(
-        update(deliveries)
-        .where(
-            deliveries.c.id == delivery_id,
-            deliveries.c.status == DeliveryStatus.PENDING.value,
-            deliveries.c.next_attempt_at <= now,
-        )
-        .values(next_attempt_at=lease_until)
+        _CLAIM, {"delivery_id": delivery_id, "now": now, "lease_until": lease_until}
     )
     return result.rowcount == 1
 
@@ -95,9 +112,7 @@ async def mark_sent(
     connection: AsyncConnection, delivery_id: int, attempts: int, now: datetime
 ) -> None:
     await connection.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id)
-        .values(status=DeliveryStatus.SENT.value, attempts=attempts, sent_at=now)
+        _MARK_SENT, {"delivery_id": delivery_id, "attempts_made": attempts, "sent_now": now}
     )
 
 

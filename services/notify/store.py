@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
 )
@@ -110,12 +111,22 @@ class Outgoing:
     text: str
 
 
+# Fixed statements, the values as parameters: built once, not for every event.
+_RECIPIENTS_OF = (
+    select(recipients)
+    .where(recipients.c.org_code == bindparam("org_code"))
+    .order_by(recipients.c.recipient_key)
+)
+_SUBSCRIPTION_OF = select(citizen_subscriptions).where(
+    citizen_subscriptions.c.complaint_id == bindparam("complaint_id")
+)
+_DELIVERED_TO = select(deliveries.c.recipient_key).where(
+    deliveries.c.event_id == bindparam("event_id")
+)
+
+
 async def recipients_of(connection: AsyncConnection, org_code: str) -> list[Recipient]:
-    rows = await connection.execute(
-        select(recipients)
-        .where(recipients.c.org_code == org_code)
-        .order_by(recipients.c.recipient_key)
-    )
+    rows = await connection.execute(_RECIPIENTS_OF, {"org_code": org_code})
     return [
         Recipient(
             key=row.recipient_key,
@@ -149,11 +160,7 @@ async def subscribe_citizen(
     channel: str,
     now: datetime,
 ) -> None:
-    existing = await connection.scalar(
-        select(citizen_subscriptions.c.complaint_id).where(
-            citizen_subscriptions.c.complaint_id == complaint_id
-        )
-    )
+    existing = (await connection.execute(_SUBSCRIPTION_OF, {"complaint_id": complaint_id})).first()
     if existing is not None:
         return
     await connection.execute(
@@ -171,13 +178,7 @@ async def subscribe_citizen(
 async def citizen_subscription(
     connection: AsyncConnection, complaint_id: str
 ) -> Subscription | None:
-    row = (
-        await connection.execute(
-            select(citizen_subscriptions).where(
-                citizen_subscriptions.c.complaint_id == complaint_id
-            )
-        )
-    ).first()
+    row = (await connection.execute(_SUBSCRIPTION_OF, {"complaint_id": complaint_id})).first()
     if row is None:
         return None
     return Subscription(row.complaint_id, row.recipient_key, row.channel)
@@ -197,13 +198,7 @@ async def add_deliveries(
     The consumer's processed-event table already stops most duplicates; this check (and the
     unique constraint behind it) also covers a replay that bypasses it. Returns rows added.
     """
-    taken = set(
-        (
-            await connection.scalars(
-                select(deliveries.c.recipient_key).where(deliveries.c.event_id == event_id)
-            )
-        ).all()
-    )
+    taken = set((await connection.scalars(_DELIVERED_TO, {"event_id": event_id})).all())
     rows: list[dict[str, Any]] = []
     for message in outgoing:
         if message.recipient_key in taken:

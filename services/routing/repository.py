@@ -84,6 +84,8 @@ _ADD_CASE = insert(cases)
 _ADD_ACTION = insert(case_actions)
 _ADD_STINT = insert(level_stints)
 _SAVE_CASE = update(cases).where(cases.c.complaint_id == bindparam("case_of"))
+_GET_CASE = select(cases).where(cases.c.complaint_id == bindparam("case_of"))
+_GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
 
 
 class CaseRepository:
@@ -91,10 +93,10 @@ class CaseRepository:
         self._tx = tx
 
     async def get(self, complaint_id: str) -> StoredCase | None:
-        query = select(cases).where(cases.c.complaint_id == complaint_id)
-        if self._tx.connection.dialect.name != "sqlite":
-            query = query.with_for_update()
-        row = (await self._tx.connection.execute(query)).first()
+        # FOR UPDATE where the database has row locks; SQLite's write lock covers the case.
+        locked = self._tx.connection.dialect.name != "sqlite"
+        query = _GET_CASE_FOR_UPDATE if locked else _GET_CASE
+        row = (await self._tx.connection.execute(query, {"case_of": complaint_id})).first()
         if row is None:
             return None
         return StoredCase(
