@@ -102,7 +102,9 @@ class DeadlineHandlers:
         )
         plan = plan_clock(self._terms(owner), owner.started_at)
         await store.add_deadlines(connection, owner, plan.deadlines, tx.now)
-        await store.record_clock(connection, event.complaint_id, event.clock, tx.now)
+        await store.record_clock(
+            connection, event.complaint_id, event.clock, tx.now, first=seen is None
+        )
         await tx.emit(
             DeadlinesSet(
                 complaint_id=event.complaint_id,

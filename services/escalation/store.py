@@ -101,15 +101,19 @@ _SET_CLOCK = update(complaint_clocks).where(
 
 
 async def record_clock(
-    connection: AsyncConnection, complaint_id: str, clock: int, now: datetime
+    connection: AsyncConnection, complaint_id: str, clock: int, now: datetime, *, first: bool
 ) -> None:
-    result = await connection.execute(
-        _SET_CLOCK, {"clock_of": complaint_id, "clock": clock, "updated_at": now}
-    )
-    if result.rowcount == 0:
-        await connection.execute(
-            _ADD_CLOCK, {"complaint_id": complaint_id, "clock": clock, "updated_at": now}
+    """Keep ``clock`` as the complaint's highest; ``first`` when this transaction found none
+    (``highest_clock``), which saves the update that would change nothing."""
+    if not first:
+        result = await connection.execute(
+            _SET_CLOCK, {"clock_of": complaint_id, "clock": clock, "updated_at": now}
         )
+        if result.rowcount:
+            return
+    await connection.execute(
+        _ADD_CLOCK, {"complaint_id": complaint_id, "clock": clock, "updated_at": now}
+    )
 
 
 def deadline_row(owner: ComplaintClock, deadline: PlannedDeadline, now: datetime) -> dict[str, Any]:
