@@ -265,13 +265,22 @@ def install_security(app: FastAPI, open_prefixes: tuple[str, ...] = ()) -> None:
     app.add_middleware(SecurityHeaders)
 
 
+_SECURITY_RAW = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_HSTS_RAW = (b"strict-transport-security", HSTS.encode())
+
+
 def _add_headers(start: Message, tls: bool) -> None:
-    headers = MutableHeaders(scope=start)
-    for name, value in SECURITY_HEADERS.items():
-        if name not in headers:
-            headers[name] = value
+    # On the raw list, once: MutableHeaders scans and rebuilds the list for every header it
+    # checks or sets, which was an eighth of intake's HTTP time for seven headers.
+    raw = [(bytes(name).lower(), bytes(value)) for name, value in start.get("headers", ())]
+    present = {name for name, _ in raw}
+    raw.extend(header for header in _SECURITY_RAW if header[0] not in present)
     if tls:
-        headers["Strict-Transport-Security"] = HSTS
+        raw = [header for header in raw if header[0] != _HSTS_RAW[0]]
+        raw.append(_HSTS_RAW)
+    start["headers"] = raw
 
 
 class SameSiteWrites:
