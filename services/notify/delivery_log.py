@@ -6,12 +6,16 @@ sender loop and the operator's API. Timestamps come back aware in UTC (``UtcDate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, any_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningUpdate, Update
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.notify.store import DeliveryStatus, deliveries
 
@@ -67,24 +71,42 @@ _DUE = (
     .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
     .limit(bindparam("limit"))
 )
-_CLAIM = (
-    update(deliveries)
-    .where(
-        deliveries.c.id == bindparam("delivery_id"),
-        deliveries.c.status == DeliveryStatus.PENDING.value,
-        deliveries.c.next_attempt_at <= bindparam("now"),
+# A batch's ids as one array on PostgreSQL (one statement text for any batch size, so the
+# plan cache keeps one plan); SQLite gets a list.
+_BATCH_PG = deliveries.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+_BATCH_SQLITE = deliveries.c.id.in_(bindparam("ids", expanding=True))
+
+
+def _claiming(batch: ColumnElement[bool]) -> ReturningUpdate[int]:
+    return (
+        update(deliveries)
+        .where(
+            batch,
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.next_attempt_at <= bindparam("now"),
+        )
+        .values(next_attempt_at=bindparam("lease_until"))
+        .returning(deliveries.c.id)
     )
-    .values(next_attempt_at=bindparam("lease_until"))
-)
-_MARK_SENT = (
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("delivery_id"))
-    .values(
-        status=DeliveryStatus.SENT.value,
-        attempts=bindparam("attempts_made"),
-        sent_at=bindparam("sent_now"),
+
+
+def _marking_sent(batch: ColumnElement[bool]) -> Update:
+    # Each claimed row was tried once more: its attempts go up by one.
+    return (
+        update(deliveries)
+        .where(batch)
+        .values(
+            status=DeliveryStatus.SENT.value,
+            attempts=deliveries.c.attempts + 1,
+            sent_at=bindparam("sent_now"),
+        )
     )
-)
+
+
+_CLAIM_PG = _claiming(_BATCH_PG)
+_CLAIM_SQLITE = _claiming(_BATCH_SQLITE)
+_MARK_SENT_PG = _marking_sent(_BATCH_PG)
+_MARK_SENT_SQLITE = _marking_sent(_BATCH_SQLITE)
 
 
 async def due_deliveries(
@@ -95,25 +117,31 @@ async def due_deliveries(
 
 
 async def claim(
-    connection: AsyncConnection, delivery_id: int, now: datetime, lease_until: datetime
-) -> bool:
-    """Push a due delivery's next attempt past the send, so no other replica sends it too.
+    connection: AsyncConnection, delivery_ids: Sequence[int], now: datetime, lease_until: datetime
+) -> set[int]:
+    """Push due deliveries' next attempt past the send, so no other replica sends them too;
+    the ids this transaction claimed, in one statement for the batch.
 
     If this process dies mid-send, the lease runs out and the delivery is tried again: a
     message may then arrive twice (receivers de-duplicate on event_id), but is never lost.
     """
-    result = await connection.execute(
-        _CLAIM, {"delivery_id": delivery_id, "now": now, "lease_until": lease_until}
+    if not delivery_ids:
+        return set()
+    statement = _CLAIM_SQLITE if connection.dialect.name == "sqlite" else _CLAIM_PG
+    claimed = await connection.scalars(
+        statement, {"ids": list(delivery_ids), "now": now, "lease_until": lease_until}
     )
-    return result.rowcount == 1
+    return set(claimed)
 
 
 async def mark_sent(
-    connection: AsyncConnection, delivery_id: int, attempts: int, now: datetime
+    connection: AsyncConnection, delivery_ids: Sequence[int], now: datetime
 ) -> None:
-    await connection.execute(
-        _MARK_SENT, {"delivery_id": delivery_id, "attempts_made": attempts, "sent_now": now}
-    )
+    """Record one more, successful, attempt for each of ``delivery_ids`` (claimed ones)."""
+    if not delivery_ids:
+        return
+    statement = _MARK_SENT_SQLITE if connection.dialect.name == "sqlite" else _MARK_SENT_PG
+    await connection.execute(statement, {"ids": list(delivery_ids), "sent_now": now})
 
 
 async def sent_since(connection: AsyncConnection, recipient_key: str, since: datetime) -> int:

@@ -82,9 +82,13 @@ class Sender:
         suppressed = 0
         async with self._database.transaction() as tx:
             taken: Counter[str] = Counter()  # sends to each recipient decided in this batch
-            for record in await delivery_log.due_deliveries(tx.connection, now, self._batch):
-                if not await delivery_log.claim(tx.connection, record.id, now, now + LEASE):
-                    continue
+            due = await delivery_log.due_deliveries(tx.connection, now, self._batch)
+            ours = await delivery_log.claim(
+                tx.connection, [record.id for record in due], now, now + LEASE
+            )
+            for record in due:
+                if record.id not in ours:
+                    continue  # another sender claimed it first
                 if await self._over_cap(tx.connection, record, now, taken[record.recipient_key]):
                     await delivery_log.mark_suppressed(
                         tx.connection,
@@ -144,7 +148,12 @@ class Sender:
         async with self._database.transaction() as tx:
             # The clock after sending, so backoff counts from when the failure was seen.
             now = tx.now
+            sent: list[int] = []
             for record, error in zip(claimed, errors, strict=True):
+                if error is None:
+                    DELIVERIES.labels(record.channel, "sent").inc()
+                    sent.append(record.id)
+                    continue
                 attempts = record.attempts + 1
                 bound = log.bind(
                     delivery_id=record.id,
@@ -152,10 +161,6 @@ class Sender:
                     channel=record.channel,
                     attempts=attempts,
                 )
-                if error is None:
-                    DELIVERIES.labels(record.channel, "sent").inc()
-                    await delivery_log.mark_sent(tx.connection, record.id, attempts, now)
-                    continue
                 DELIVERIES.labels(record.channel, "failed").inc()
                 if attempts >= self._max_attempts:
                     bound.error("delivery dead-lettered", error=error)
@@ -166,3 +171,4 @@ class Sender:
                 await delivery_log.mark_failed(
                     tx.connection, record.id, attempts=attempts, error=error, retry_at=retry_at
                 )
+            await delivery_log.mark_sent(tx.connection, sent, now)

@@ -1,0 +1,69 @@
+"""Two notify senders over one PostgreSQL database, as two replicas run: every due delivery
+is claimed by one of them, sent once, and recorded as sent with one attempt."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import insert, select
+
+from services.notify.sending import Sender
+from services.notify.store import DeliveryStatus, deliveries, metadata
+from tests.conftest import MONDAY_MORNING
+from tests.integration.conftest import NewDatabase
+from tests.integration.test_notify_service import RecordingChannel
+from yijian.bus.outbox import ServiceDatabase
+from yijian.clock import FakeClock
+from yijian.db import create_engine, create_tables
+
+pytestmark = pytest.mark.integration
+
+DUE = 120
+
+
+async def test_two_senders_send_each_due_delivery_once(
+    new_postgres_database: NewDatabase,
+) -> None:
+    clock = FakeClock(MONDAY_MORNING)
+    engine = create_engine(await new_postgres_database())
+    await create_tables(engine, metadata)
+    database = ServiceDatabase(engine, metadata, producer="notify", clock=clock)
+    channels = [RecordingChannel(), RecordingChannel()]
+    senders = [
+        Sender(database=database, channels={"log": channel}, max_attempts=3, batch=25)
+        for channel in channels
+    ]
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(deliveries),
+                [
+                    {
+                        "event_id": f"event-{n}",
+                        "complaint_id": f"complaint-{n}",
+                        "tracking_no": "GZ260302-AAAAAA",
+                        "recipient_key": f"duty:{n}",
+                        "channel": "log",
+                        "template": "new_assignment",
+                        "text": "新诉求待签收",
+                        "status": DeliveryStatus.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": clock.now(),
+                        "created_at": clock.now(),
+                    }
+                    for n in range(DUE)
+                ],
+            )
+        while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
+            pass
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(deliveries))).all()
+    finally:
+        await engine.dispose()
+    sent = [message.event_id for channel in channels for message in channel.sent]
+    assert sorted(sent) == sorted(f"event-{n}" for n in range(DUE))
+    assert all(channel.sent for channel in channels)  # both took part
+    assert {(row.status, row.attempts, row.sent_at) for row in rows} == {
+        (DeliveryStatus.SENT.value, 1, clock.now())
+    }
