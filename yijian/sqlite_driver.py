@@ -5,9 +5,10 @@ adapter makes one call to open a cursor, one to execute, one to fetch the rows a
 close it, so every statement crossed between threads three or four times, each crossing a
 wake-up of the other thread and of the event loop. In ``yijian run`` those wake-ups were
 the event loop's largest cost (``perf``: about a quarter of its thread's cycles in waking
-threads, docs/performance.md). Here a statement's whole life, cursor to close, is one
-function run in the connection's thread; its rows, description and counts come back
-together. Transactions, locking and errors are SQLite's and aiosqlite's as before.
+threads; docs/performance.md, change 20). Here a statement's whole life, cursor to close, is
+one function run in the connection's thread; its rows, description and counts come back
+together. Transactions and errors are SQLite's as before; one engine's writers take turns
+in the process (``WriteTurns``) before they ask SQLite for its write lock.
 
 No driver on PyPI does this for SQLAlchemy's asyncio extension, and the adapter is small: it
 keeps SQLAlchemy's ``aiosqlite`` dialect and changes only the cursor it uses. It relies on
@@ -120,7 +121,7 @@ class WriteTurns:
         self._lock: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def lock(self) -> asyncio.Lock:
+    def _lock_of_this_loop(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self._lock is None or self._loop is not loop:  # a lock serves one event loop
             self._lock, self._loop = asyncio.Lock(), loop
@@ -130,7 +131,7 @@ class WriteTurns:
         """Wait for the turn (inside SQLAlchemy's greenlet), then hold it on ``connection``,
         our driver connection, until its commit or rollback."""
         assert isinstance(connection, _Connection)
-        lock = self.lock()
+        lock = self._lock_of_this_loop()
         try:
             if lock.locked():
                 await_(asyncio.wait_for(lock.acquire(), self._timeout))
