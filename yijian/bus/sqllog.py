@@ -23,13 +23,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
+    bindparam,
     func,
     insert,
+    literal,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from yijian.bus.protocol import DeadLetter, Delivery, StoredEnvelope
 from yijian.clock import Clock
@@ -84,6 +87,13 @@ def partition_for(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+# Fixed statements, the values as parameters: built once, not for every append.
+_LAST_OFFSET = select(func.max(event_log.c.offset)).where(
+    event_log.c.topic == bindparam("of_topic"), event_log.c.partition == bindparam("of_partition")
+)
+_APPEND = insert(event_log)
+
+
 class SqlEventLog:
     def __init__(self, engine: AsyncEngine, clock: Clock, partitions: int = 3) -> None:
         self.engine = engine
@@ -105,9 +115,7 @@ class SqlEventLog:
                 slot = (topic, partition)
                 if slot not in next_offsets:
                     last = await connection.scalar(
-                        select(func.max(event_log.c.offset)).where(
-                            event_log.c.topic == topic, event_log.c.partition == partition
-                        )
+                        _LAST_OFFSET, {"of_topic": topic, "of_partition": partition}
                     )
                     next_offsets[slot] = -1 if last is None else int(last)
                 next_offsets[slot] += 1
@@ -123,7 +131,7 @@ class SqlEventLog:
                         "appended_at": self._clock.now(),
                     }
                 )
-            await connection.execute(insert(event_log), rows)
+            await connection.execute(_APPEND, rows)
         for topic in {topic for topic, _ in envelopes}:
             for waiter in self._appended.get(topic, []):
                 waiter.set()
@@ -213,6 +221,39 @@ class SqlEventLog:
         await self.engine.dispose()
 
 
+# A subscription's statements, fixed, the values as parameters: building each anew cost
+# more than SQLite took to run it. (Parameters are not named like columns, which SQLAlchemy
+# keeps for SET.)
+def _reading_partitions(count: int) -> CompoundSelect[int, int, str]:
+    """One statement reading ``count`` partitions from their positions, each up to a limit:
+    a poll is one trip to SQLite's thread, not one per partition."""
+    parts = [
+        select(literal(n).label("slot"), event_log.c.offset, event_log.c.envelope)
+        .where(
+            event_log.c.topic == bindparam(f"topic_{n}"),
+            event_log.c.partition == bindparam(f"partition_{n}"),
+            event_log.c.offset >= bindparam(f"from_{n}"),
+        )
+        .order_by(event_log.c.offset)
+        .limit(bindparam("limit"))
+        .subquery()
+        for n in range(count)
+    ]
+    return union_all(*(select(part) for part in parts))
+
+
+_MOVE_OFFSET = (
+    update(consumer_offsets)
+    .where(
+        consumer_offsets.c.group == bindparam("of_group"),
+        consumer_offsets.c.topic == bindparam("of_topic"),
+        consumer_offsets.c.partition == bindparam("of_partition"),
+    )
+    .values(next_offset=bindparam("to_offset"))
+)
+_ADD_OFFSET = insert(consumer_offsets)
+
+
 class SqlSubscription:
     def __init__(
         self, log: SqlEventLog, group: str, topics: list[str], waiter: asyncio.Event
@@ -222,6 +263,7 @@ class SqlSubscription:
         self._topics = topics
         self._waiter = waiter
         self._positions: dict[tuple[str, int], int] | None = None
+        self._read = _reading_partitions(len(topics) * log.partitions)
 
     async def _load_positions(self) -> dict[tuple[str, int], int]:
         if self._positions is None:
@@ -253,22 +295,21 @@ class SqlSubscription:
 
     async def _fetch(self, max_records: int) -> list[Delivery]:
         positions = await self._load_positions()
-        deliveries: list[Delivery] = []
+        slots = list(positions)
+        parameters: dict[str, object] = {"limit": max_records}
+        for n, ((topic, partition), position) in enumerate(positions.items()):
+            parameters.update(
+                {f"topic_{n}": topic, f"partition_{n}": partition, f"from_{n}": position}
+            )
         async with reading(self._log.engine) as connection:
-            for (topic, partition), position in positions.items():
-                rows = await connection.execute(
-                    select(event_log.c.offset, event_log.c.envelope)
-                    .where(
-                        event_log.c.topic == topic,
-                        event_log.c.partition == partition,
-                        event_log.c.offset >= position,
-                    )
-                    .order_by(event_log.c.offset)
-                    .limit(max_records)
-                )
-                for row in rows:
-                    envelope = Envelope.model_validate_json(row.envelope)
-                    deliveries.append(Delivery(topic, partition, row.offset, envelope))
+            result = await connection.execute(self._read, parameters)
+            # By partition, then offset: each partition's records strictly in order.
+            rows = sorted(result, key=lambda row: (row.slot, row.offset))
+        deliveries: list[Delivery] = []
+        for row in rows:
+            topic, partition = slots[row.slot]
+            envelope = Envelope.model_validate_json(row.envelope)
+            deliveries.append(Delivery(topic, partition, row.offset, envelope))
         return deliveries
 
     def rewind(self, delivery: Delivery) -> None:
@@ -286,22 +327,17 @@ class SqlSubscription:
             newest[slot] = max(newest.get(slot, -1), delivery.offset + 1)
         async with self._log.engine.begin() as connection:
             for (topic, partition), next_offset in newest.items():
-                key = and_(
-                    consumer_offsets.c.group == self._group,
-                    consumer_offsets.c.topic == topic,
-                    consumer_offsets.c.partition == partition,
-                )
-                result = await connection.execute(
-                    update(consumer_offsets).where(key).values(next_offset=next_offset)
-                )
+                whose = {"of_group": self._group, "of_topic": topic, "of_partition": partition}
+                result = await connection.execute(_MOVE_OFFSET, {**whose, "to_offset": next_offset})
                 if result.rowcount == 0:
                     await connection.execute(
-                        insert(consumer_offsets).values(
-                            group=self._group,
-                            topic=topic,
-                            partition=partition,
-                            next_offset=next_offset,
-                        )
+                        _ADD_OFFSET,
+                        {
+                            "group": self._group,
+                            "topic": topic,
+                            "partition": partition,
+                            "next_offset": next_offset,
+                        },
                     )
                 positions[(topic, partition)] = max(positions[(topic, partition)], next_offset)
 

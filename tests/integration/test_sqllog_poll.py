@@ -1,0 +1,69 @@
+"""A poll of the embedded log reads every partition of every topic in one statement, and still
+hands each partition's records over in order, up to the limit for each."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import MONDAY_MORNING
+from tests.integration.event_logs import closed
+from yijian.bus.sqllog import MIGRATIONS, SqlEventLog, metadata, partition_for
+from yijian.clock import FakeClock
+from yijian.contracts import Envelope
+from yijian.contracts.events import TOPIC_CASES, TOPIC_INTAKE
+from yijian.db import create_engine
+from yijian.migrate import migrate
+
+pytestmark = pytest.mark.integration
+
+
+def sent_for(key: str) -> Envelope:
+    return Envelope.wrap(closed(key), key=key, producer="test", occurred_at=MONDAY_MORNING)
+
+
+def partition_of(envelope: Envelope, partitions: int) -> int:
+    return partition_for(envelope.key, partitions)
+
+
+async def test_one_statement_reads_all_partitions_in_order_with_a_limit_each(
+    tmp_path: Path,
+) -> None:
+    log = SqlEventLog(create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"), FakeClock())
+    await migrate(log.engine, metadata, MIGRATIONS)
+    keys = [f"complaint-{n}" for n in range(12)]
+    assert len({partition_for(key, log.partitions) for key in keys}) == log.partitions
+    topics = (TOPIC_INTAKE, TOPIC_CASES)
+    sent = [(topic, sent_for(key)) for _ in range(3) for key in keys for topic in topics]
+    await log.publish(sent)
+    subscription = log.subscribe("g", list(topics))
+    await subscription.poll(0, 0)  # loads the group's positions
+    reads: list[str] = []
+
+    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        reads.append(statement)
+
+    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        first = await subscription.poll(5, 0)
+    finally:
+        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
+        await log.close()
+    assert len([read for read in reads if read.startswith("SELECT")]) == 1
+    by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for delivery in first:
+        by_partition[(delivery.topic, delivery.partition)].append(delivery.offset)
+    assert len(by_partition) == 2 * log.partitions
+    assert all(offsets == list(range(5)) for offsets in by_partition.values())
+    # Within each partition, the records are those published there, in order.
+    for (topic, partition), offsets in by_partition.items():
+        there = [
+            envelope.id
+            for sent_topic, envelope in sent
+            if sent_topic == topic and partition_of(envelope, log.partitions) == partition
+        ]
+        delivered = [d.envelope.id for d in first if (d.topic, d.partition) == (topic, partition)]
+        assert delivered == there[: len(offsets)]
