@@ -263,7 +263,7 @@ class SqlSubscription:
         self._topics = topics
         self._waiter = waiter
         self._positions: dict[tuple[str, int], int] | None = None
-        self._read = _reading_partitions(len(topics) * log.partitions)
+        self._read: CompoundSelect[int, int, str] | None = None
 
     async def _load_positions(self) -> dict[tuple[str, int], int]:
         if self._positions is None:
@@ -296,6 +296,8 @@ class SqlSubscription:
     async def _fetch(self, max_records: int) -> list[Delivery]:
         positions = await self._load_positions()
         slots = list(positions)
+        if self._read is None:  # one read for each partition the group has a position in
+            self._read = _reading_partitions(len(slots))
         parameters: dict[str, object] = {"limit": max_records}
         for n, ((topic, partition), position) in enumerate(positions.items()):
             parameters.update(
