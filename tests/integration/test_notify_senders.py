@@ -1,5 +1,6 @@
 """Two notify senders over one PostgreSQL database, as two replicas run: every due delivery
-is claimed by one of them, sent once, and recorded as sent with one attempt."""
+is claimed by one of them, sent once, and recorded as sent with one attempt. A batch another
+sender claimed is not claimed again while its lease runs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.notify.sending import Sender
+from services.notify import delivery_log
+from services.notify.sending import LEASE, Sender
 from services.notify.store import DeliveryStatus, deliveries, metadata
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
@@ -35,26 +38,7 @@ async def test_two_senders_send_each_due_delivery_once(
         for channel in channels
     ]
     try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                insert(deliveries),
-                [
-                    {
-                        "event_id": f"event-{n}",
-                        "complaint_id": f"complaint-{n}",
-                        "tracking_no": "GZ260302-AAAAAA",
-                        "recipient_key": f"duty:{n}",
-                        "channel": "log",
-                        "template": "new_assignment",
-                        "text": "新诉求待签收",
-                        "status": DeliveryStatus.PENDING.value,
-                        "attempts": 0,
-                        "next_attempt_at": clock.now(),
-                        "created_at": clock.now(),
-                    }
-                    for n in range(DUE)
-                ],
-            )
+        await add_due(engine, clock)
         while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
             pass
         async with engine.connect() as connection:
@@ -63,7 +47,56 @@ async def test_two_senders_send_each_due_delivery_once(
         await engine.dispose()
     sent = [message.event_id for channel in channels for message in channel.sent]
     assert sorted(sent) == sorted(f"event-{n}" for n in range(DUE))
-    assert all(channel.sent for channel in channels)  # both took part
     assert {(row.status, row.attempts, row.sent_at) for row in rows} == {
         (DeliveryStatus.SENT.value, 1, clock.now())
     }
+
+
+async def test_a_claimed_batch_is_not_claimed_again_while_leased(
+    new_postgres_database: NewDatabase,
+) -> None:
+    clock = FakeClock(MONDAY_MORNING)
+    engine = create_engine(await new_postgres_database())
+    await create_tables(engine, metadata)
+    now = clock.now()
+    try:
+        await add_due(engine, clock)
+        async with engine.connect() as connection:
+            due = await delivery_log.due_deliveries(connection, now, 50)
+        ids = [record.id for record in due]
+        async with engine.begin() as connection:
+            first = await delivery_log.claim(connection, ids, now, now + LEASE)
+        async with engine.begin() as connection:
+            second = await delivery_log.claim(connection, ids, now, now + LEASE)
+        async with engine.begin() as connection:
+            after_lease = await delivery_log.claim(connection, ids, now + LEASE, now + 2 * LEASE)
+    finally:
+        await engine.dispose()
+    assert len(ids) == 50
+    assert first == set(ids)
+    assert second == set()
+    assert after_lease == set(ids)  # a sender that died mid-send leaves them to another
+
+
+async def add_due(engine: AsyncEngine, clock: FakeClock) -> None:
+    """DUE deliveries to as many duty lines, all due now."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(deliveries),
+            [
+                {
+                    "event_id": f"event-{n}",
+                    "complaint_id": f"complaint-{n}",
+                    "tracking_no": "GZ260302-AAAAAA",
+                    "recipient_key": f"duty:{n}",
+                    "channel": "log",
+                    "template": "new_assignment",
+                    "text": "新诉求待签收",
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": clock.now(),
+                    "created_at": clock.now(),
+                }
+                for n in range(DUE)
+            ],
+        )
