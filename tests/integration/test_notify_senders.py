@@ -5,6 +5,7 @@ sender claimed is not claimed again while its lease runs."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import insert, select
@@ -25,26 +26,36 @@ pytestmark = pytest.mark.integration
 DUE = 120
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MONDAY_MORNING)
+
+
+@pytest.fixture
+async def engine(
+    new_postgres_database: NewDatabase, clock: FakeClock
+) -> AsyncIterator[AsyncEngine]:
+    """Notify's tables on a fresh PostgreSQL database, with DUE deliveries due now."""
+    created = create_engine(await new_postgres_database())
+    await create_tables(created, metadata)
+    await add_due(created, clock)
+    yield created
+    await created.dispose()
+
+
 async def test_two_senders_send_each_due_delivery_once(
-    new_postgres_database: NewDatabase,
+    engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    clock = FakeClock(MONDAY_MORNING)
-    engine = create_engine(await new_postgres_database())
-    await create_tables(engine, metadata)
     database = ServiceDatabase(engine, metadata, producer="notify", clock=clock)
     channels = [RecordingChannel(), RecordingChannel()]
     senders = [
         Sender(database=database, channels={"log": channel}, max_attempts=3, batch=25)
         for channel in channels
     ]
-    try:
-        await add_due(engine, clock)
-        while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
-            pass
-        async with engine.connect() as connection:
-            rows = (await connection.execute(select(deliveries))).all()
-    finally:
-        await engine.dispose()
+    while sum(await asyncio.gather(*(sender.send_due() for sender in senders))):
+        pass
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(deliveries))).all()
     sent = [message.event_id for channel in channels for message in channel.sent]
     assert sorted(sent) == sorted(f"event-{n}" for n in range(DUE))
     assert {(row.status, row.attempts, row.sent_at) for row in rows} == {
@@ -53,25 +64,18 @@ async def test_two_senders_send_each_due_delivery_once(
 
 
 async def test_a_claimed_batch_is_not_claimed_again_while_leased(
-    new_postgres_database: NewDatabase,
+    engine: AsyncEngine, clock: FakeClock
 ) -> None:
-    clock = FakeClock(MONDAY_MORNING)
-    engine = create_engine(await new_postgres_database())
-    await create_tables(engine, metadata)
     now = clock.now()
-    try:
-        await add_due(engine, clock)
-        async with engine.connect() as connection:
-            due = await delivery_log.due_deliveries(connection, now, 50)
-        ids = [record.id for record in due]
-        async with engine.begin() as connection:
-            first = await delivery_log.claim(connection, ids, now, now + LEASE)
-        async with engine.begin() as connection:
-            second = await delivery_log.claim(connection, ids, now, now + LEASE)
-        async with engine.begin() as connection:
-            after_lease = await delivery_log.claim(connection, ids, now + LEASE, now + 2 * LEASE)
-    finally:
-        await engine.dispose()
+    async with engine.connect() as connection:
+        due = await delivery_log.due_deliveries(connection, now, 50)
+    ids = [record.id for record in due]
+    async with engine.begin() as connection:
+        first = await delivery_log.claim(connection, ids, now, now + LEASE)
+    async with engine.begin() as connection:
+        second = await delivery_log.claim(connection, ids, now, now + LEASE)
+    async with engine.begin() as connection:
+        after_lease = await delivery_log.claim(connection, ids, now + LEASE, now + 2 * LEASE)
     assert len(ids) == 50
     assert first == set(ids)
     assert second == set()
