@@ -12,11 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, event
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    any_,
+    bindparam,
+    event,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.elements import ColumnElement
 
 from yijian.sqlite_driver import WriteTurns, one_trip_driver
 
@@ -119,6 +131,16 @@ def _hand_out_only_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> Non
     """
     if dbapi_connection._connection.is_closed():
         raise DisconnectionError("the server closed this connection")
+
+
+def one_of_ids(column: Column[int]) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """``column`` is one of a batch's ids, the ``ids`` parameter: as one array on PostgreSQL,
+    so the statement's text is the same for any batch and the plan cache keeps one plan (a
+    list of parameters once let it settle on a plan that scanned every row), and as a list
+    on SQLite. Returns the condition for each; build a statement with each, and run the one
+    for the connection's dialect."""
+    on_postgresql = column == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
+    return on_postgresql, column.in_(bindparam("ids", expanding=True))
 
 
 _READING = "yijian_reading"

@@ -20,14 +20,12 @@ from sqlalchemy import (
     Row,
     String,
     Table,
-    any_,
     bindparam,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.escalation.domain import (
@@ -38,7 +36,7 @@ from services.escalation.domain import (
 )
 from yijian.bus.outbox import outbox_tables
 from yijian.contracts.events import Stage
-from yijian.db import UtcDateTime
+from yijian.db import UtcDateTime, one_of_ids
 from yijian.level import Level
 
 metadata = MetaData()
@@ -257,18 +255,16 @@ _FIRED = {"state": DeadlineState.FIRED.value, "fired_at": bindparam("fired_at_va
 # now and then settled on a generic plan that compared every pending row with the whole list:
 # the drain of 100,000 then took about a minute, four times as long (docs/performance.md,
 # change 16).
+_BATCH_PG, _BATCH_SQLITE = one_of_ids(deadlines.c.id)
 _FLIP_PG = (
     update(deadlines)
-    .where(
-        deadlines.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))),
-        deadlines.c.state == PENDING,
-    )
+    .where(_BATCH_PG, deadlines.c.state == PENDING)
     .values(_FIRED)
     .returning(*deadlines.c)
 )
 _FLIP_SQLITE = (
     update(deadlines)
-    .where(deadlines.c.id.in_(bindparam("ids", expanding=True)), deadlines.c.state == PENDING)
+    .where(_BATCH_SQLITE, deadlines.c.state == PENDING)
     .values(_FIRED)
     .returning(*deadlines.c)
 )

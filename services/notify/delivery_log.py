@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, any_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningUpdate, Update
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.notify.store import DeliveryStatus, deliveries
+from yijian.db import one_of_ids
 
 # Long enough to diagnose, short enough that a chatty error page cannot bloat the table.
 ERROR_LIMIT = 1000
@@ -71,10 +71,7 @@ _DUE = (
     .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
     .limit(bindparam("limit"))
 )
-# A batch's ids as one array on PostgreSQL (one statement text for any batch size, so the
-# plan cache keeps one plan); SQLite gets a list.
-_BATCH_PG = deliveries.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
-_BATCH_SQLITE = deliveries.c.id.in_(bindparam("ids", expanding=True))
+_BATCH_PG, _BATCH_SQLITE = one_of_ids(deliveries.c.id)
 
 
 def _claiming(batch: ColumnElement[bool]) -> ReturningUpdate[int]:
