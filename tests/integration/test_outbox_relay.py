@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import pytest
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
@@ -87,4 +87,62 @@ async def test_forgetting_deletes_exactly_the_rows_named_gaps_and_all(
         await database.take_outbox(100, forget=[row_id for row_id, _, _ in kept])
         assert await database.outbox_backlog() == 0
     finally:
+        await engine.dispose()
+
+
+class CountingLog:
+    """Records what is published and lets a test wait for the n-th event."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+        self.changed = asyncio.Condition()
+
+    async def publish(self, items: Sequence[tuple[str, Envelope | StoredEnvelope]]) -> None:
+        async with self.changed:
+            self.published += [envelope.key for _, envelope in items]
+            self.changed.notify_all()
+
+    async def holds(self, count: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: len(self.published) >= count)
+
+
+async def test_a_running_relay_deletes_what_it_published_in_its_next_read(
+    new_postgres_database: NewDatabase,
+) -> None:
+    engine = create_engine(await new_postgres_database())
+    database = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
+    await create_tables(engine, database.outbox.metadata)
+    statements: list[str] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0]),
+    )
+    log = CountingLog()
+    relay = OutboxRelay(database, cast(EventLog, log))
+    async with database.transaction() as tx:
+        await tx.emit(closed("first"), key="first")
+    running = asyncio.create_task(relay.run(idle_wait=3600))  # then only commits wake it
+    try:
+        await asyncio.wait_for(log.holds(1), 30)
+        statements.clear()
+        async with database.transaction() as tx:
+            await tx.emit(closed("second"), key="second")
+        await asyncio.wait_for(log.holds(2), 30)
+        # The second wake deleted the first row in the transaction of its read: one
+        # transaction, two statements (besides the writer's own insert).
+        assert statements.count("DELETE") == 1
+        assert statements.count("SELECT") == 1
+        left = await database.take_outbox(10)
+        assert [stored.key for _, _, stored in left] == ["second"]
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        # Stopping relays once more (Runtime.stop), which leaves nothing published behind.
+        assert await relay.relay_once() == 0
+        assert await database.outbox_backlog() == 0
+        assert log.published == ["first", "second"]
+    finally:
+        running.cancel()
         await engine.dispose()

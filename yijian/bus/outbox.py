@@ -16,7 +16,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     Column,
-    Delete,
     Integer,
     MetaData,
     String,
@@ -179,6 +178,15 @@ class ServiceDatabase:
             .on_conflict_do_nothing()
             .returning(self.processed.c.event_id)
         )
+        # The relay's two statements, built once: constructing them cost ~25% of its CPU.
+        self._oldest = (
+            select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.envelope)
+            .order_by(self.outbox.c.id)
+            .limit(bindparam("limit"))
+        )
+        self._forget_run = delete(self.outbox).where(
+            self.outbox.c.id.between(bindparam("first"), bindparam("last"))
+        )
         # Set after a commit that wrote outbox rows, so the relay moves them at once.
         self.outbox_ready = asyncio.Event()
 
@@ -257,37 +265,37 @@ class ServiceDatabase:
         ``forget`` (rows the log has confirmed) are deleted in the same transaction, before
         the read: the relay's next take then costs one connection and one commit, not two.
         """
-        oldest = (
-            select(self.outbox.c.id, self.outbox.c.topic, self.outbox.c.envelope)
-            .order_by(self.outbox.c.id)
-            .limit(limit)
-        )
         # Nothing to delete: a plain read, which on SQLite takes no write lock from the
         # submissions committing beside it.
         session = self.engine.begin() if forget else reading(self.engine)
         async with session as connection:
             if forget:
-                await connection.execute(self._forgetting(forget))
-            rows = await connection.execute(oldest)
+                await self._forget(connection, forget)
+            rows = await connection.execute(self._oldest, {"limit": limit})
             return [(row.id, row.topic, StoredEnvelope.from_text(row.envelope)) for row in rows]
 
     async def forget_outbox(self, ids: Sequence[int]) -> None:
         """Delete exactly the rows that were published (``take_outbox`` can do it too)."""
         if ids:
             async with self.engine.begin() as connection:
-                await connection.execute(self._forgetting(ids))
+                await self._forget(connection, ids)
 
-    def _forgetting(self, ids: Sequence[int]) -> Delete:
-        """The delete of exactly ``ids``. Not ``id <= the last one``: on PostgreSQL a
-        transaction holding a lower id may commit while we publish, and its row — not yet
-        read, never sent — would go with the others.
+    async def _forget(self, connection: AsyncConnection, ids: Sequence[int]) -> None:
+        """Delete exactly ``ids``. Not ``id <= the last one``: on PostgreSQL a transaction
+        holding a lower id may commit while we publish, and its row — not yet read, never
+        sent — would go with the others.
 
         Runs of consecutive ids become ``BETWEEN`` ranges, which hold no other row (ids are
         unique): a batch is usually one run, and binding 500 ids one by one in an ``IN`` list
         cost the relay ~6 µs an event.
         """
-        ranges = [self.outbox.c.id.between(first, last) for first, last in _runs(sorted(ids))]
-        return delete(self.outbox).where(or_(*ranges))
+        runs = _runs(sorted(ids))
+        if len(runs) == 1:
+            [(first, last)] = runs
+            await connection.execute(self._forget_run, {"first": first, "last": last})
+            return
+        ranges = [self.outbox.c.id.between(first, last) for first, last in runs]
+        await connection.execute(delete(self.outbox).where(or_(*ranges)))
 
     async def outbox_backlog(self) -> int:
         async with reading(self.engine) as connection:
