@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.conftest import MONDAY_MORNING
+from tests.integration.conftest import NewDatabase
 from tests.integration.event_logs import closed
 from yijian.bus.sqllog import MIGRATIONS, SqlEventLog, metadata, partition_for
 from yijian.clock import FakeClock
@@ -67,3 +68,43 @@ async def test_one_statement_reads_all_partitions_in_order_with_a_limit_each(
         ]
         delivered = [d.envelope.id for d in first if (d.topic, d.partition) == (topic, partition)]
         assert delivered == there[: len(offsets)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_an_append_and_a_commit_are_one_statement_each_whatever_the_partitions(
+    engine: str, tmp_path: Path, new_postgres_database: NewDatabase
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
+    if engine == "postgresql":
+        url = await new_postgres_database()
+    log = SqlEventLog(create_engine(url), FakeClock())
+    await migrate(log.engine, metadata, MIGRATIONS)
+    keys = [f"complaint-{n}" for n in range(12)]
+    topics = (TOPIC_INTAKE, TOPIC_CASES)
+    statements: list[str] = []
+
+    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement.split()[0])
+
+    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        for _ in range(2):  # the second append continues the offsets of the first
+            statements.clear()
+            await log.publish([(topic, sent_for(key)) for key in keys for topic in topics])
+            assert statements == ["SELECT", "INSERT"]
+        subscription = log.subscribe("g", list(topics))
+        delivered = await subscription.poll(100, 0)
+        assert len(delivered) == 2 * len(keys) * len(topics)
+        statements.clear()
+        await subscription.commit(delivered[:30])  # new positions for some partitions …
+        await subscription.commit(delivered)  # … then moved on for those, new for the rest
+        assert statements == ["INSERT", "INSERT"]
+        assert await subscription.lag() == 0
+        # A new subscription of the group starts where the commits left it.
+        assert await log.subscribe("g", list(topics)).poll(100, 0) == []
+        offsets = sorted(d.offset for d in delivered if (d.topic, d.partition) == (TOPIC_CASES, 0))
+        assert offsets == list(range(len(offsets)))
+    finally:
+        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
+        await log.close()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -31,8 +33,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from yijian.bus.protocol import DeadLetter, Delivery, StoredEnvelope
 from yijian.clock import Clock
@@ -88,10 +92,22 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 # Fixed statements, the values as parameters: built once, not for every append.
-_LAST_OFFSET = select(func.max(event_log.c.offset)).where(
-    event_log.c.topic == bindparam("of_topic"), event_log.c.partition == bindparam("of_partition")
-)
 _APPEND = insert(event_log)
+
+
+@functools.cache
+def _last_offsets(count: int) -> Select[int, Any] | CompoundSelect[int, Any]:
+    """The last offset of ``count`` partitions, one statement for an append's partitions.
+    Each part is its own ``max`` over the primary key, which SQLite answers from the index
+    without reading the partition."""
+    parts = [
+        select(literal(n).label("slot"), func.max(event_log.c.offset).label("last")).where(
+            event_log.c.topic == bindparam(f"topic_{n}"),
+            event_log.c.partition == bindparam(f"partition_{n}"),
+        )
+        for n in range(count)
+    ]
+    return parts[0] if count == 1 else union_all(*parts)
 
 
 class SqlEventLog:
@@ -106,18 +122,20 @@ class SqlEventLog:
     async def publish(self, envelopes: Sequence[tuple[str, Envelope | StoredEnvelope]]) -> None:
         if not envelopes:
             return
+        placed = []
+        for topic, given in envelopes:
+            envelope = StoredEnvelope.of(given)
+            placed.append((topic, partition_for(envelope.key, self.partitions), envelope))
+        slots = list(dict.fromkeys((topic, partition) for topic, partition, _ in placed))
+        parameters: dict[str, object] = {}
+        for n, (topic, partition) in enumerate(slots):
+            parameters.update({f"topic_{n}": topic, f"partition_{n}": partition})
         async with self._append_lock, self.engine.begin() as connection:
-            next_offsets: dict[tuple[str, int], int] = {}
+            last = await connection.execute(_last_offsets(len(slots)), parameters)
+            next_offsets = {slots[row.slot]: -1 if row.last is None else row.last for row in last}
             rows = []
-            for topic, given in envelopes:
-                envelope = StoredEnvelope.of(given)
-                partition = partition_for(envelope.key, self.partitions)
+            for topic, partition, envelope in placed:
                 slot = (topic, partition)
-                if slot not in next_offsets:
-                    last = await connection.scalar(
-                        _LAST_OFFSET, {"of_topic": topic, "of_partition": partition}
-                    )
-                    next_offsets[slot] = -1 if last is None else int(last)
                 next_offsets[slot] += 1
                 rows.append(
                     {
@@ -242,16 +260,24 @@ def _reading_partitions(count: int) -> CompoundSelect[int, int, str]:
     return union_all(*(select(part) for part in parts))
 
 
-_MOVE_OFFSET = (
-    update(consumer_offsets)
-    .where(
-        consumer_offsets.c.group == bindparam("of_group"),
-        consumer_offsets.c.topic == bindparam("of_topic"),
-        consumer_offsets.c.partition == bindparam("of_partition"),
+def _saving_offsets(dialect_insert: Callable[[Table], Insert]) -> Insert:
+    """Each row's offset, inserted or moved: a commit is one statement for all the
+    partitions it moves, where an update (and an insert for a new partition) each were one."""
+    statement = dialect_insert(consumer_offsets)
+    return statement.on_conflict_do_update(  # type: ignore[attr-defined, no-any-return]
+        index_elements=[
+            consumer_offsets.c.group,
+            consumer_offsets.c.topic,
+            consumer_offsets.c.partition,
+        ],
+        set_={"next_offset": statement.excluded.next_offset},  # type: ignore[attr-defined]
     )
-    .values(next_offset=bindparam("to_offset"))
-)
-_ADD_OFFSET = insert(consumer_offsets)
+
+
+_SAVE_OFFSETS = {
+    "sqlite": _saving_offsets(sqlite.insert),
+    "postgresql": _saving_offsets(postgresql.insert),
+}
 
 
 class SqlSubscription:
@@ -327,21 +353,14 @@ class SqlSubscription:
         for delivery in deliveries:
             slot = (delivery.topic, delivery.partition)
             newest[slot] = max(newest.get(slot, -1), delivery.offset + 1)
+        rows = [
+            {"group": self._group, "topic": topic, "partition": partition, "next_offset": offset}
+            for (topic, partition), offset in newest.items()
+        ]
         async with self._log.engine.begin() as connection:
-            for (topic, partition), next_offset in newest.items():
-                whose = {"of_group": self._group, "of_topic": topic, "of_partition": partition}
-                result = await connection.execute(_MOVE_OFFSET, {**whose, "to_offset": next_offset})
-                if result.rowcount == 0:
-                    await connection.execute(
-                        _ADD_OFFSET,
-                        {
-                            "group": self._group,
-                            "topic": topic,
-                            "partition": partition,
-                            "next_offset": next_offset,
-                        },
-                    )
-                positions[(topic, partition)] = max(positions[(topic, partition)], next_offset)
+            await connection.execute(_SAVE_OFFSETS[connection.dialect.name], rows)
+        for slot, next_offset in newest.items():
+            positions[slot] = max(positions[slot], next_offset)
 
     async def dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
         async with self._log.engine.begin() as connection:
