@@ -83,7 +83,10 @@ def create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(
         url,
         module=one_trip_driver(),
-        connect_args={"timeout": BUSY_TIMEOUT_S},
+        # The driver runs a write transaction's statements in the event loop's thread, the
+        # connection being made (and committed) in aiosqlite's: it is never used by both at
+        # once (yijian/sqlite_driver.py).
+        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
         hide_parameters=True,
     )
     turns = WriteTurns(BUSY_TIMEOUT_S)

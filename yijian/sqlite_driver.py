@@ -10,6 +10,15 @@ one function run in the connection's thread; its rows, description and counts co
 together. Transactions and errors are SQLite's as before; one engine's writers take turns
 in the process (``WriteTurns``) before they ask SQLite for its write lock.
 
+Inside a write transaction a statement needs no trip at all: it runs in the event loop's
+thread (``OneTripCursor._here``). The transaction holds SQLite's write lock, so nothing
+there waits for another connection, and it holds every other writer up, so its statements
+are short by design (a row by its key, a batch by its ids). What may wait stays in the
+thread: ``BEGIN IMMEDIATE`` (another process may hold the lock), the commit (an fsync), and
+every read outside a write transaction (a long report never stalls the loop). On a virtual
+machine each trip was two context switches, which with the wake-ups cost the embedded
+process about a quarter of its CPU (``perf``, docs/performance.md, change 29).
+
 No driver on PyPI does this for SQLAlchemy's asyncio extension, and the adapter is small: it
 keeps SQLAlchemy's ``aiosqlite`` dialect and changes only the cursor it uses. It relies on
 aiosqlite's ``Connection._execute`` (queue a function for the thread) and ``_conn``, as
@@ -21,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -58,6 +67,13 @@ def _run_many(connection: sqlite3.Connection, operation: str, rows: Sequence[Any
         cursor.close()
 
 
+async def _at_once(run: Callable[..., _Outcome], *arguments: Any) -> _Outcome:
+    """``run`` in the event loop's thread, as an awaitable: SQLAlchemy's asyncio extension
+    insists that a statement awaits something (a guard against blocking drivers), and this
+    completes without giving the loop a turn."""
+    return run(*arguments)
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor that holds a statement's outcome instead of a cursor in the thread."""
 
@@ -70,6 +86,42 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = collections.deque()
         self._outcome: _Outcome = (None, -1, None, [])
+
+    def _here(self, operation: str) -> bool:
+        """Whether to run ``operation`` in this thread: in a write transaction (this
+        connection holds the process's write turn), when no call is in its thread, and not
+        the ``BEGIN IMMEDIATE`` that may wait for the lock."""
+        adapted = self._adapt_connection
+        return (
+            isinstance(adapted, _Connection)
+            and adapted.turn is not None
+            and not adapted._execute_mutex.locked()
+            and not operation.startswith("BEGIN")
+        )
+
+    def _hold(self, outcome: _Outcome) -> None:
+        self._outcome = outcome
+        self._rows = collections.deque(outcome[3])
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        if not self._here(operation):
+            return super().execute(operation, parameters)
+        try:
+            self._hold(await_(_at_once(_run, self._connection._conn, operation, parameters)))
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        return None
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        if not self._here(operation):
+            return super().executemany(operation, seq_of_parameters)
+        try:
+            self._hold(
+                await_(_at_once(_run_many, self._connection._conn, operation, seq_of_parameters))
+            )
+        except Exception as error:
+            self._adapt_connection._handle_exception(error)
+        return None
 
     @property
     def description(self) -> Any:
@@ -85,17 +137,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         async with self._adapt_connection._execute_mutex:
-            self._outcome = await self._connection._execute(
-                _run, self._connection._conn, operation, parameters
+            self._hold(
+                await self._connection._execute(_run, self._connection._conn, operation, parameters)
             )
-            self._rows = collections.deque(self._outcome[3])
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
         async with self._adapt_connection._execute_mutex:
-            self._outcome = await self._connection._execute(
-                _run_many, self._connection._conn, operation, seq_of_parameters
+            self._hold(
+                await self._connection._execute(
+                    _run_many, self._connection._conn, operation, seq_of_parameters
+                )
             )
-            self._rows = collections.deque()
 
     async def _async_soft_close(self) -> None:
         return None  # nothing is open in the thread

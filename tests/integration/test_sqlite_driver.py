@@ -1,5 +1,6 @@
-"""The embedded driver runs each statement in one trip to its connection's thread, and
-behaves as SQLAlchemy's own aiosqlite adapter: rows, counts, ids and errors. A process's
+"""The embedded driver runs a read in one trip to its connection's thread and a write
+transaction's statements in the event loop's thread, and behaves as SQLAlchemy's own
+aiosqlite adapter: rows, counts, ids and errors. A process's
 writers take turns for the write lock instead of sleeping in SQLite's busy handler."""
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return handed
 
 
-async def test_a_statement_is_one_trip(engine: AsyncEngine, trips: list[str]) -> None:
+async def test_a_write_transaction_trips_to_begin_and_commit_only(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
     async with engine.begin() as connection:
         assert trips == ["_run BEGIN IMMEDIATE"]
         trips.clear()
@@ -58,10 +61,26 @@ async def test_a_statement_is_one_trip(engine: AsyncEngine, trips: list[str]) ->
         added = await connection.execute(insert(notes).values(text="c"))
         rows = (await connection.execute(select(notes.c.text).order_by(notes.c.id))).all()
         changed = await connection.execute(update(notes).values(text=notes.c.text + "!"))
-    assert trips == ["_run_many", "_run", "_run", "_run", "commit"]
+        assert trips == []  # run in the event loop's thread, the write lock held
+    assert trips == ["commit"]
     assert added.inserted_primary_key == (3,)
     assert [row.text for row in rows] == ["a", "b", "c"]
     assert changed.rowcount == 3
+
+
+async def test_a_read_outside_a_write_transaction_is_one_trip(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(insert(notes), [{"text": "a"}, {"text": "b"}])
+    trips.clear()
+    async with db.reading(engine) as connection:
+        rows = (await connection.execute(select(notes.c.text).order_by(notes.c.id))).all()
+        count = (await connection.execute(text("SELECT count(*) FROM notes"))).scalar()
+    # A long report read here would hold up nothing else in the process.
+    assert trips == ["_run BEGIN", "_run", "_run", "rollback"]
+    assert [row.text for row in rows] == ["a", "b"]
+    assert count == 2
 
 
 async def test_a_rollback_is_a_trip_only_when_there_is_something_to_undo(
