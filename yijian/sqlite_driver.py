@@ -31,7 +31,7 @@ import asyncio
 import collections
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -42,6 +42,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+T = TypeVar("T")
 
 # What one trip brings back: description, rowcount, lastrowid, rows.
 _Outcome = tuple[Any, int, int | None, list[Any]]
@@ -67,7 +69,24 @@ def _run_many(connection: sqlite3.Connection, operation: str, rows: Sequence[Any
         cursor.close()
 
 
-async def _at_once(run: Callable[..., _Outcome], *arguments: Any) -> _Outcome:
+def _begin_unless_busy(
+    connection: sqlite3.Connection, operation: str, parameters: Any
+) -> _Outcome | None:
+    """``BEGIN IMMEDIATE`` if no other process holds the write lock; None if one does,
+    without waiting (the caller then waits in the connection's thread)."""
+    [(waits,)] = connection.execute("PRAGMA busy_timeout").fetchall()
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        return _run(connection, operation, parameters)
+    except sqlite3.OperationalError as error:
+        if connection.in_transaction or "locked" not in str(error):
+            raise
+        return None
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={int(waits)}")
+
+
+async def _at_once(run: Callable[..., T], *arguments: Any) -> T:
     """``run`` in the event loop's thread, as an awaitable: SQLAlchemy's asyncio extension
     insists that a statement awaits something (a guard against blocking drivers), and this
     completes without giving the loop a turn."""
@@ -88,22 +107,32 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._outcome: _Outcome = (None, -1, None, [])
 
     def _here(self, operation: str) -> bool:
-        """Whether to run ``operation`` in this thread: in a write transaction (this
-        connection holds the process's write turn), when no call is in its thread, and not
-        the ``BEGIN IMMEDIATE`` that may wait for the lock."""
+        """Whether to run ``operation`` in this thread, when no call is in the connection's:
+        a reader's ``BEGIN`` (it takes no lock), and any statement of a write transaction
+        (this connection holds the process's write turn) but the ``BEGIN IMMEDIATE`` that
+        may wait for another process (``execute`` tries that without waiting first)."""
         adapted = self._adapt_connection
-        return (
-            isinstance(adapted, _Connection)
-            and adapted.turn is not None
-            and not adapted._execute_mutex.locked()
-            and not operation.startswith("BEGIN")
-        )
+        if not isinstance(adapted, _Connection) or adapted._execute_mutex.locked():
+            return False
+        if operation.startswith("BEGIN"):
+            return operation == "BEGIN"
+        return adapted.turn is not None
 
     def _hold(self, outcome: _Outcome) -> None:
         self._outcome = outcome
         self._rows = collections.deque(outcome[3])
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
+        if operation == "BEGIN IMMEDIATE" and not self._adapt_connection._execute_mutex.locked():
+            try:
+                begun = await_(
+                    _at_once(_begin_unless_busy, self._connection._conn, operation, parameters)
+                )
+            except Exception as error:
+                self._adapt_connection._handle_exception(error)
+            if begun is not None:
+                self._hold(begun)
+                return None
         if not self._here(operation):
             return super().execute(operation, parameters)
         try:
@@ -224,6 +253,13 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
             # idle, as it is whenever SQLAlchemy rolls back.)
             connection = self._connection._connection
             if connection is not None and not connection.in_transaction:
+                return
+            if connection is not None and not self._execute_mutex.locked():
+                # Undoing waits for nothing (no lock to take, no fsync): no trip either.
+                try:
+                    connection.rollback()
+                except Exception as error:
+                    self._handle_exception(error)
                 return
             super().rollback()
         finally:
