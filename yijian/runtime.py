@@ -17,6 +17,7 @@ from yijian.bus.protocol import EventLog
 from yijian.bus.relay import OutboxRelay
 from yijian.metrics import CONSUMER_LAG, OUTBOX_BACKLOG
 from yijian.service import Service
+from yijian.waiting import set_within
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +60,7 @@ class Runtime:
                 log.exception(
                     "background work failed; retrying", work=getattr(work, "__qualname__", "?")
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), seconds)
+            await set_within(self._stopping, seconds)
 
     async def observe(self) -> None:
         """Refresh the gauges: outbox backlogs, consumer lag, and each service's own."""

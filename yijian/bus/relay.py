@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import structlog
 
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog
 from yijian.metrics import EVENTS_PRODUCED
+from yijian.waiting import set_within
 
 log = structlog.get_logger(__name__)
 
@@ -58,5 +56,4 @@ class OutboxRelay:
                 await self._move(settle=False)
             except Exception:
                 log.exception("outbox relay failed; retrying", producer=self._database.producer)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), idle_wait)
+            await set_within(ready, idle_wait)

@@ -10,7 +10,6 @@ reason instead of blocking its partition for ever.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import zlib
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from yijian.bus.protocol import DeadLetter, Delivery, StoredEnvelope
 from yijian.clock import Clock
 from yijian.contracts import Envelope
 from yijian.db import UtcDateTime, reading
+from yijian.waiting import set_within
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
@@ -315,8 +315,7 @@ class SqlSubscription:
         deliveries = await self._fetch(max_records)
         if deliveries or timeout <= 0:
             return deliveries
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._waiter.wait(), timeout)
+        await set_within(self._waiter, timeout)
         return await self._fetch(max_records)
 
     async def _fetch(self, max_records: int) -> list[Delivery]:

@@ -26,6 +26,7 @@ from yijian.bus.kafka.records import (
     event_record,
 )
 from yijian.bus.protocol import Delivery
+from yijian.waiting import set_within
 
 if TYPE_CHECKING:
     from yijian.bus.kafka.eventlog import KafkaEventLog
@@ -181,8 +182,7 @@ class KafkaSubscription:
 
     async def _revoked(self, partitions: set[TopicPartition]) -> None:
         # Let the batch in hand be applied and committed while the partitions are still ours.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), self._drain_timeout)
+        await set_within(self._idle, self._drain_timeout)
         for partition in partitions:
             self._in_hand.pop(partition, None)
         self._parked = {slot for slot in self._parked if slot[0] not in partitions}
