@@ -4,7 +4,7 @@ while the relay is publishing the rows after it is still published, never delete
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 import pytest
@@ -23,6 +23,16 @@ from yijian.db import create_engine, create_tables
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+async def database(new_postgres_database: NewDatabase) -> AsyncIterator[ServiceDatabase]:
+    """A service database on PostgreSQL, where writers commit in any order, with its outbox."""
+    engine = create_engine(await new_postgres_database())
+    created = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
+    await create_tables(engine, created.outbox.metadata)
+    yield created
+    await engine.dispose()
+
+
 class SlowLog:
     """Records what is published; while the first batch is in flight, ``during`` runs."""
 
@@ -39,11 +49,8 @@ class SlowLog:
 
 
 async def test_a_row_committed_during_a_publish_is_not_deleted_unsent(
-    new_postgres_database: NewDatabase,
+    database: ServiceDatabase,
 ) -> None:
-    engine = create_engine(await new_postgres_database())
-    database = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
-    await create_tables(engine, database.outbox.metadata)
     emitted, may_commit = asyncio.Event(), asyncio.Event()
 
     async def older_transaction() -> None:
@@ -65,29 +72,22 @@ async def test_a_row_committed_during_a_publish_is_not_deleted_unsent(
     finally:
         may_commit.set()
         await older
-        await engine.dispose()
 
 
 async def test_forgetting_deletes_exactly_the_rows_named_gaps_and_all(
-    new_postgres_database: NewDatabase,
+    database: ServiceDatabase,
 ) -> None:
-    engine = create_engine(await new_postgres_database())
-    database = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
-    await create_tables(engine, database.outbox.metadata)
-    try:
-        async with database.transaction() as tx:
-            for n in range(10):
-                await tx.emit(closed(f"c{n}"), key=f"c{n}")
-        ids = [row_id for row_id, _, _ in await database.take_outbox(100)]
-        # Runs, a lone id, and ids given out of order: what a relay that lost a race sends.
-        await database.forget_outbox([ids[5], ids[0], ids[1], ids[2], ids[8], ids[7]])
-        kept = await database.take_outbox(100, forget=[ids[9]])
-        assert [row_id for row_id, _, _ in kept] == [ids[3], ids[4], ids[6]]
-        assert [stored.key for _, _, stored in kept] == ["c3", "c4", "c6"]
-        await database.take_outbox(100, forget=[row_id for row_id, _, _ in kept])
-        assert await database.outbox_backlog() == 0
-    finally:
-        await engine.dispose()
+    async with database.transaction() as tx:
+        for n in range(10):
+            await tx.emit(closed(f"c{n}"), key=f"c{n}")
+    ids = [row_id for row_id, _, _ in await database.take_outbox(100)]
+    # Runs, a lone id, and ids given out of order: what a relay that lost a race sends.
+    await database.forget_outbox([ids[5], ids[0], ids[1], ids[2], ids[8], ids[7]])
+    kept = await database.take_outbox(100, forget=[ids[9]])
+    assert [row_id for row_id, _, _ in kept] == [ids[3], ids[4], ids[6]]
+    assert [stored.key for _, _, stored in kept] == ["c3", "c4", "c6"]
+    await database.take_outbox(100, forget=[row_id for row_id, _, _ in kept])
+    assert await database.outbox_backlog() == 0
 
 
 class CountingLog:
@@ -108,14 +108,11 @@ class CountingLog:
 
 
 async def test_a_running_relay_deletes_what_it_published_in_its_next_read(
-    new_postgres_database: NewDatabase,
+    database: ServiceDatabase,
 ) -> None:
-    engine = create_engine(await new_postgres_database())
-    database = ServiceDatabase(engine, MetaData(), producer="test", clock=FakeClock(MONDAY_MORNING))
-    await create_tables(engine, database.outbox.metadata)
     statements: list[str] = []
     event.listen(
-        engine.sync_engine,
+        database.engine.sync_engine,
         "before_cursor_execute",
         lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0]),
     )
@@ -145,4 +142,3 @@ async def test_a_running_relay_deletes_what_it_published_in_its_next_read(
         assert log.published == ["first", "second"]
     finally:
         running.cancel()
-        await engine.dispose()
