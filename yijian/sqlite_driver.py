@@ -13,11 +13,13 @@ in the process (``WriteTurns``) before they ask SQLite for its write lock.
 Inside a write transaction a statement needs no trip at all: it runs in the event loop's
 thread (``OneTripCursor._here``). The transaction holds SQLite's write lock, so nothing
 there waits for another connection, and it holds every other writer up, so its statements
-are short by design (a row by its key, a batch by its ids). What may wait stays in the
-thread: ``BEGIN IMMEDIATE`` (another process may hold the lock), the commit (an fsync), and
-every read outside a write transaction (a long report never stalls the loop). On a virtual
-machine each trip was two context switches, which with the wake-ups cost the embedded
-process about a quarter of its CPU (``perf``, docs/performance.md, change 29).
+are short by design (a row by its key, a batch by its ids). Its ``BEGIN IMMEDIATE`` is tried
+there without waiting, and so are a reader's ``BEGIN`` and a rollback, which take no lock.
+What may wait stays in the thread: ``BEGIN IMMEDIATE`` while another process holds the lock,
+the commit (an fsync), and every read outside a write transaction (a long report never
+stalls the loop). On a virtual machine each trip was two context switches, which with the
+wake-ups cost the embedded process about a quarter of its CPU (``perf``,
+docs/performance.md, change 29).
 
 No driver on PyPI does this for SQLAlchemy's asyncio extension, and the adapter is small: it
 keeps SQLAlchemy's ``aiosqlite`` dialect and changes only the cursor it uses. It relies on
