@@ -1,4 +1,5 @@
-"""The embedded (SQLite) driver, with each statement run in one trip to its thread.
+"""The embedded (SQLite) driver: a read in one trip to its connection's thread, a write
+transaction's statements in the event loop's thread.
 
 aiosqlite runs every connection in a thread of its own and hands it each call. SQLAlchemy's
 adapter makes one call to open a cursor, one to execute, one to fetch the rows and one to
@@ -44,6 +45,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+from yijian.waiting import acquired_within
 
 T = TypeVar("T")
 
@@ -217,7 +220,7 @@ class WriteTurns:
         lock = self._lock_of_this_loop()
         try:
             if lock.locked():
-                await_(asyncio.wait_for(lock.acquire(), self._timeout))
+                await_(acquired_within(lock, self._timeout))
             else:
                 await_(lock.acquire())  # free: taken at once, without a task for a timeout
         except TimeoutError as error:

@@ -1,7 +1,7 @@
 """The embedded driver runs a read in one trip to its connection's thread and a write
 transaction's statements in the event loop's thread, and behaves as SQLAlchemy's own
-aiosqlite adapter: rows, counts, ids and errors. A process's
-writers take turns for the write lock instead of sleeping in SQLite's busy handler."""
+aiosqlite adapter: rows, counts, ids and errors. A process's writers take turns for the
+write lock instead of sleeping in SQLite's busy handler."""
 
 from __future__ import annotations
 
