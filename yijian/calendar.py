@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -109,6 +110,7 @@ def format_duration(span: timedelta) -> str:
     return "".join(parts)
 
 
+@lru_cache(maxsize=256)
 def calendar_covers(year: int) -> bool:
     """True when ``chinesecalendar`` has the official holiday schedule for ``year``.
 
@@ -124,6 +126,10 @@ def calendar_covers(year: int) -> bool:
     return True
 
 
+# Cached: the answer for a day never changes while the process runs, and ``chinese_calendar``
+# validates its argument and searches its tables each time, a fifth of the CPU escalation
+# spent planning a complaint's deadlines. A few thousand days fill the cache in a decade.
+@lru_cache(maxsize=8192)
 def is_working_day(day: date) -> bool:
     """Whether the WORKDAY clock runs on ``day`` (a Shanghai calendar date)."""
     if calendar_covers(day.year):

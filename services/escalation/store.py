@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
 from services.escalation.domain import (
     ComplaintClock,
@@ -157,17 +159,32 @@ async def cancel_pending(
 ) -> int:
     """Cancel a complaint's pending rows: optionally only one stage's, only up to a clock
     number, or only of clocks that had started by ``started_by``."""
-    query = update(deadlines).where(
-        deadlines.c.complaint_id == complaint_id, deadlines.c.state == PENDING
-    )
+    statement = _cancelling(stage is not None, up_to_clock is not None, started_by is not None)
+    parameters: dict[str, Any] = {"of_complaint": complaint_id}
     if stage is not None:
-        query = query.where(deadlines.c.stage == stage.value)
+        parameters["of_stage"] = stage.value
     if up_to_clock is not None:
-        query = query.where(deadlines.c.clock <= up_to_clock)
+        parameters["up_to_clock"] = up_to_clock
     if started_by is not None:
-        query = query.where(deadlines.c.started_at <= started_by)
-    result = await connection.execute(query.values(state=DeadlineState.CANCELLED.value))
+        parameters["started_by"] = started_by
+    result = await connection.execute(statement, parameters)
     return int(result.rowcount)
+
+
+@cache
+def _cancelling(by_stage: bool, by_clock: bool, by_start: bool) -> Update:
+    """The cancelling statement with the filters asked for, built once for each set of them:
+    one runs for every assigned complaint, and building it cost more than running it."""
+    query = update(deadlines).where(
+        deadlines.c.complaint_id == bindparam("of_complaint"), deadlines.c.state == PENDING
+    )
+    if by_stage:
+        query = query.where(deadlines.c.stage == bindparam("of_stage"))
+    if by_clock:
+        query = query.where(deadlines.c.clock <= bindparam("up_to_clock"))
+    if by_start:
+        query = query.where(deadlines.c.started_at <= bindparam("started_by"))
+    return query.values(state=DeadlineState.CANCELLED.value)
 
 
 async def has_pending_repeat(connection: AsyncConnection, complaint_id: str, stage: Stage) -> bool:

@@ -184,6 +184,9 @@ async def citizen_subscription(
     return Subscription(row.complaint_id, row.recipient_key, row.channel)
 
 
+_ADD_DELIVERIES = insert(deliveries)
+
+
 async def add_deliveries(
     connection: AsyncConnection,
     *,
@@ -220,7 +223,7 @@ async def add_deliveries(
             }
         )
     if rows:
-        await connection.execute(insert(deliveries), rows)
+        await connection.execute(_ADD_DELIVERIES, rows)
     return len(rows)
 
 

@@ -86,6 +86,14 @@ _ADD_STINT = insert(level_stints)
 _SAVE_CASE = update(cases).where(cases.c.complaint_id == bindparam("case_of"))
 _GET_CASE = select(cases).where(cases.c.complaint_id == bindparam("case_of"))
 _GET_CASE_FOR_UPDATE = _GET_CASE.with_for_update()
+# Deadlines escalation set, kept only while they belong to the case's current clock.
+_SET_DEADLINES = (
+    update(cases)
+    .where(
+        cases.c.complaint_id == bindparam("of_complaint"), cases.c.clock == bindparam("of_clock")
+    )
+    .values(accept_due_at=bindparam("accept_due_at"), resolve_due_at=bindparam("resolve_due_at"))
+)
 
 
 class CaseRepository:
@@ -177,9 +185,13 @@ class CaseRepository:
     ) -> bool:
         """Keep the deadlines escalation set, if they belong to the case's current clocks."""
         result = await self._tx.connection.execute(
-            update(cases)
-            .where(cases.c.complaint_id == complaint_id, cases.c.clock == clock)
-            .values(accept_due_at=accept_due_at, resolve_due_at=resolve_due_at)
+            _SET_DEADLINES,
+            {
+                "of_complaint": complaint_id,
+                "of_clock": clock,
+                "accept_due_at": accept_due_at,
+                "resolve_due_at": resolve_due_at,
+            },
         )
         return bool(result.rowcount)
 

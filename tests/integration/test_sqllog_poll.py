@@ -3,6 +3,7 @@ hands each partition's records over in order, up to the limit for each."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from pathlib import Path
 
@@ -105,6 +106,44 @@ async def test_an_append_and_a_commit_are_one_statement_each_whatever_the_partit
         assert await log.subscribe("g", list(topics)).poll(100, 0) == []
         offsets = sorted(d.offset for d in delivered if (d.topic, d.partition) == (TOPIC_CASES, 0))
         assert offsets == list(range(len(offsets)))
+    finally:
+        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
+        await log.close()
+
+
+async def test_a_caught_up_subscription_waits_for_an_append_before_reading(
+    tmp_path: Path,
+) -> None:
+    log = SqlEventLog(create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"), FakeClock())
+    await migrate(log.engine, metadata, MIGRATIONS)
+    subscription = log.subscribe("g", [TOPIC_CASES])
+    await log.publish([(TOPIC_CASES, sent_for("complaint-1"))])
+    reads: list[str] = []
+
+    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        if "FROM event_log" in statement and "max(" not in statement:
+            reads.append(statement)
+
+    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        first = await subscription.poll(100, 1.0)
+        await subscription.commit(first)
+        assert len(first) == 1
+        assert len(reads) == 1
+        # Caught up: the next poll reads only once an append woke it. (Given the loop's
+        # turns, a poll that reads first would have issued its read by now.)
+        waiting = asyncio.create_task(subscription.poll(100, 60.0))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(reads) == 1
+        await log.publish([(TOPIC_CASES, sent_for("complaint-2"))])
+        second = await waiting
+        assert [d.envelope.key for d in second] == ["complaint-2"]
+        assert len(reads) == 2
+        # Not committed: read again at once, whatever the timeout.
+        again = await subscription.poll(100, 60.0)
+        assert [d.offset for d in again] == [d.offset for d in second]
+        assert len(reads) == 3
     finally:
         event.remove(log.engine.sync_engine, "before_cursor_execute", note)
         await log.close()

@@ -290,6 +290,8 @@ class SqlSubscription:
         self._waiter = waiter
         self._positions: dict[tuple[str, int], int] | None = None
         self._read: CompoundSelect[int, int, str] | None = None
+        # Where the last read ended, per partition, when it found the end of the log.
+        self._read_up_to: dict[tuple[str, int], int] | None = None
 
     async def _load_positions(self) -> dict[tuple[str, int], int]:
         if self._positions is None:
@@ -311,12 +313,36 @@ class SqlSubscription:
         return self._positions
 
     async def poll(self, max_records: int, timeout: float) -> list[Delivery]:
-        self._waiter.clear()
+        waited = timeout > 0 and self._caught_up()
+        if waited:
+            # Nothing to read until an append wakes us, or ``timeout`` passes (another
+            # process may append to the same file). Reading only to find the log's end again
+            # was a third of the log's transactions in ``yijian run``.
+            await set_within(self._waiter, timeout)
+        self._waiter.clear()  # before the read: an append from here on wakes the next poll
         deliveries = await self._fetch(max_records)
-        if deliveries or timeout <= 0:
-            return deliveries
-        await set_within(self._waiter, timeout)
-        return await self._fetch(max_records)
+        if not deliveries and timeout > 0 and not waited:
+            await set_within(self._waiter, timeout)
+            self._waiter.clear()
+            deliveries = await self._fetch(max_records)
+        self._read_up_to = self._ends(deliveries) if len(deliveries) < max_records else None
+        return deliveries
+
+    @staticmethod
+    def _ends(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:
+        ends: dict[tuple[str, int], int] = {}
+        for delivery in deliveries:
+            slot = (delivery.topic, delivery.partition)
+            ends[slot] = max(ends.get(slot, 0), delivery.offset + 1)
+        return ends
+
+    def _caught_up(self) -> bool:
+        """Whether the last read found the log's end and everything it brought is committed
+        (a rewind or an uncommitted record means reading again at once)."""
+        if self._read_up_to is None or self._positions is None:
+            return False
+        positions = self._positions
+        return all(positions[slot] >= end for slot, end in self._read_up_to.items())
 
     async def _fetch(self, max_records: int) -> list[Delivery]:
         positions = await self._load_positions()
