@@ -129,7 +129,7 @@ async def test_a_failing_event_is_singled_out_and_dead_lettered_as_before(world:
     assert consumed(name, "failed") == 2
     assert consumed(name, "dead_lettered") == 1
     assert consumed(name, "applied") == 5
-    assert await world.lag(name) == 0
+    assert await consumer.lag() == 0
 
 
 async def test_events_emitted_by_a_batch_reach_the_outbox_only_when_it_commits(

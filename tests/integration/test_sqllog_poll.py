@@ -78,7 +78,7 @@ async def test_an_append_and_a_commit_are_one_statement_each_whatever_the_partit
     url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
     if engine == "postgresql":
         url = await new_postgres_database()
-    log = SqlEventLog(create_engine(url), FakeClock())
+    log = SqlEventLog(create_engine(url), FakeClock(), save_positions_every=3600)
     await migrate(log.engine, metadata, MIGRATIONS)
     keys = [f"complaint-{n}" for n in range(12)]
     topics = (TOPIC_INTAKE, TOPIC_CASES)
@@ -100,6 +100,7 @@ async def test_an_append_and_a_commit_are_one_statement_each_whatever_the_partit
         statements.clear()
         await subscription.commit(delivered[:30])  # new positions for some partitions …
         await subscription.commit(delivered)  # … then moved on for those, new for the rest
+        await subscription.save_positions()
         assert statements == ["INSERT", "INSERT"]
         assert await subscription.lag() == 0
         # A new subscription of the group starts where the commits left it.
@@ -147,3 +148,49 @@ async def test_a_caught_up_subscription_waits_for_an_append_before_reading(
     finally:
         event.remove(log.engine.sync_engine, "before_cursor_execute", note)
         await log.close()
+
+
+async def test_positions_are_written_now_and_then_and_at_close(tmp_path: Path) -> None:
+    log = SqlEventLog(
+        create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"),
+        FakeClock(),
+        save_positions_every=3600,
+    )
+    await migrate(log.engine, metadata, MIGRATIONS)
+    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(3)])
+    crashed = log.subscribe("g", [TOPIC_CASES])
+    delivered = await crashed.poll(100, 0)
+    assert len(delivered) == 3
+    await crashed.commit(delivered[:1])  # the first commit is written at once …
+    await crashed.commit(delivered)  # … the next waits for its time
+    # A process that died here is re-delivered what it applied since the last write.
+    again = await log.subscribe("g", [TOPIC_CASES]).poll(100, 0)
+    assert [d.envelope.id for d in again] == [d.envelope.id for d in delivered[1:]]
+    # Closing writes them; so does asking for the lag.
+    await crashed.close()
+    assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
+    await log.publish([(TOPIC_CASES, sent_for("complaint-9"))])
+    counting = log.subscribe("g", [TOPIC_CASES])
+    await counting.commit(await counting.poll(100, 0))
+    assert await counting.lag() == 0
+    await log.close()
+
+
+async def test_a_dead_letter_moves_the_position_in_its_own_transaction(tmp_path: Path) -> None:
+    log = SqlEventLog(
+        create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"),
+        FakeClock(),
+        save_positions_every=3600,
+    )
+    await migrate(log.engine, metadata, MIGRATIONS)
+    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(2)])
+    subscription = log.subscribe("g", [TOPIC_CASES])
+    first, second = await subscription.poll(100, 0)
+    await subscription.commit([])  # nothing committed yet: nothing to write
+    await subscription.commit([first])
+    await subscription.commit([])  # within the interval: nothing written
+    await subscription.dead_letter(second, "broken", 5)
+    # Not closed: only what was written stands, and it covers the parked record.
+    assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
+    assert [letter.envelope.id for letter in await log.dead_letters("g")] == [second.envelope.id]
+    await log.close()

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     Column,
     Integer,
@@ -33,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
@@ -42,6 +43,8 @@ from yijian.clock import Clock
 from yijian.contracts import Envelope
 from yijian.db import UtcDateTime, reading
 from yijian.waiting import set_within
+
+log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 metadata = MetaData()
@@ -110,11 +113,28 @@ def _last_offsets(count: int) -> Select[int, Any] | CompoundSelect[int, Any]:
     return parts[0] if count == 1 else union_all(*parts)
 
 
+# How often a consuming group's committed positions are written to ``consumer_offsets``.
+# Between writes they are kept in memory: a crash re-delivers what was applied since the last
+# write, and each consumer's processed-event table turns those deliveries into no-ops, as
+# after a Kafka rebalance. Writing them at every commit was a write transaction, with its
+# fsync, for each consumer batch: 7 of the log's 10 write transactions for a complaint in
+# ``yijian run`` (docs/performance.md, change 30). ``close`` and ``lag`` write them at once.
+SAVE_POSITIONS_EVERY_S = 1.0
+
+
 class SqlEventLog:
-    def __init__(self, engine: AsyncEngine, clock: Clock, partitions: int = 3) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        partitions: int = 3,
+        *,
+        save_positions_every: float = SAVE_POSITIONS_EVERY_S,
+    ) -> None:
         self.engine = engine
         self._clock = clock
         self.partitions = partitions
+        self.save_positions_every = save_positions_every
         self._appended: dict[str, list[asyncio.Event]] = {}
         # One appender at a time inside this process; SQLite serialises across processes.
         self._append_lock = asyncio.Lock()
@@ -290,6 +310,9 @@ class SqlSubscription:
         self._waiter = waiter
         self._positions: dict[tuple[str, int], int] | None = None
         self._read: CompoundSelect[int, int, str] | None = None
+        # Committed positions not yet written to the log, and when to write them next.
+        self._unsaved: dict[tuple[str, int], int] = {}
+        self._save_after = 0.0
         # Where the last read ended, per partition, when it found the end of the log.
         self._read_up_to: dict[tuple[str, int], int] | None = None
 
@@ -371,23 +394,51 @@ class SqlSubscription:
             self._positions[slot] = min(self._positions[slot], delivery.offset)
 
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
+        """Move the group on past ``deliveries``; the new positions are written to the log
+        now and then (``SAVE_POSITIONS_EVERY_S``), or by ``save_positions``."""
+        await self._advance(deliveries)
+        if self._unsaved and asyncio.get_running_loop().time() >= self._save_after:
+            await self.save_positions()
+
+    async def _advance(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
         positions = await self._load_positions()
-        newest: dict[tuple[str, int], int] = {}
         for delivery in deliveries:
             slot = (delivery.topic, delivery.partition)
-            newest[slot] = max(newest.get(slot, -1), delivery.offset + 1)
+            next_offset = delivery.offset + 1
+            positions[slot] = max(positions[slot], next_offset)
+            self._unsaved[slot] = max(self._unsaved.get(slot, 0), next_offset)
+
+    async def save_positions(self) -> None:
+        """Write the positions committed since the last write, in one statement."""
+        if not self._unsaved:
+            return
+        async with self._log.engine.begin() as connection:
+            saved = await self._save_in(connection)
+        self._saved(saved)
+
+    async def _save_in(self, connection: AsyncConnection) -> dict[tuple[str, int], int]:
+        saved = dict(self._unsaved)
         rows = [
             {"group": self._group, "topic": topic, "partition": partition, "next_offset": offset}
-            for (topic, partition), offset in newest.items()
+            for (topic, partition), offset in saved.items()
         ]
-        async with self._log.engine.begin() as connection:
-            await connection.execute(_SAVE_OFFSETS[connection.dialect.name], rows)
-        for slot, next_offset in newest.items():
-            positions[slot] = max(positions[slot], next_offset)
+        await connection.execute(_SAVE_OFFSETS[connection.dialect.name], rows)
+        return saved
+
+    def _saved(self, saved: dict[tuple[str, int], int]) -> None:
+        """Forget what a committed transaction wrote, unless a commit since moved it on."""
+        for slot, offset in saved.items():
+            if self._unsaved.get(slot) == offset:
+                del self._unsaved[slot]
+        loop_time = asyncio.get_running_loop().time()
+        self._save_after = loop_time + self._log.save_positions_every
 
     async def dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
+        """Park ``delivery`` and move past it, in one transaction: a parked record must not
+        come back after a crash, as no processed-event row stands for it."""
+        await self._advance([delivery])
         async with self._log.engine.begin() as connection:
             await connection.execute(
                 insert(dead_letters).values(
@@ -403,13 +454,19 @@ class SqlSubscription:
                     dead_at=self._log_now(),
                 )
             )
-        await self.commit([delivery])
+            saved = await self._save_in(connection)
+        self._saved(saved)
 
     def _log_now(self) -> datetime:
         return self._log._clock.now()
 
     async def lag(self) -> int:
+        await self.save_positions()  # the lag from where the group really is
         return await self._log.lag(self._group, self._topics)
 
     async def close(self) -> None:
         self._log._unsubscribe(self._waiter)
+        try:
+            await self.save_positions()
+        except Exception as error:  # the next start re-delivers, and consumers skip those
+            log.warning("consumer positions not saved", group=self._group, error=str(error))
