@@ -48,6 +48,7 @@ class EscalationService:
                 topics=[TOPIC_CASES],
                 handlers=DeadlineHandlers(policy).mapping(),
                 max_attempts=settings.consumer_max_attempts,
+                gather_seconds=settings.consumer_gather_ms / 1000,
             )
         ]
         self.firing = DeadlineFiring(self.database, policy)

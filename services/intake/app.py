@@ -66,6 +66,7 @@ class IntakeService:
                 topics=[TOPIC_CASES, TOPIC_DEADLINES],
                 handlers=HANDLERS,
                 max_attempts=settings.consumer_max_attempts,
+                gather_seconds=settings.consumer_gather_ms / 1000,
             )
         ]
         self.seal = ContactSeal.from_settings(settings)

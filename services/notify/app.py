@@ -81,6 +81,7 @@ class NotifyService:
                 topics=[TOPIC_INTAKE, TOPIC_CASES],
                 handlers=handlers.by_type(),
                 max_attempts=settings.consumer_max_attempts,
+                gather_seconds=settings.consumer_gather_ms / 1000,
             )
         ]
         self._sender = Sender(

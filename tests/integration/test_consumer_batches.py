@@ -7,6 +7,8 @@ Kafka in test_event_log.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -198,3 +200,63 @@ async def test_an_outage_during_a_batch_waits_without_trying_each_event(world: W
     for key in {e.key for e in sent}:
         expected = [str(e.id) for e in sent if e.key == key]
         assert [event_id for k, event_id in applied if k == key] == expected
+
+
+class Pauses:
+    """A consumer's pause that waits for the test instead of the clock."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.paused = asyncio.Event()
+        self._go_on = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        self._go_on.clear()
+        self.paused.set()
+        await self._go_on.wait()
+
+    async def next(self) -> None:
+        """Wait until the consumer pauses again (failing, not hanging, when it never does)."""
+        async with asyncio.timeout(10):
+            await self.paused.wait()
+        self.paused.clear()
+
+    def go_on(self) -> None:
+        self._go_on.set()
+
+
+async def test_a_gathering_consumer_pauses_after_a_partial_batch_and_applies_what_came_at_once(
+    world: World,
+) -> None:
+    name = "gathering"
+    template = world.consumer("template")  # its handler records into world.applied
+    pauses = Pauses()
+    consumer = Consumer(
+        name=name,
+        database=world.database,
+        event_log=world.log,
+        topics=[TOPIC_CASES],
+        handlers={ComplaintClosed.TYPE: template._handlers[ComplaintClosed.TYPE]},
+        batch=3,
+        gather_seconds=0.05,
+        pause=pauses,
+    )
+    await world.publish([world.envelope(f"first-{n}") for n in range(2)])
+    running = asyncio.create_task(consumer.run(idle_wait=60))
+    try:
+        await pauses.next()  # two events: less than a batch, so it pauses for what follows
+        assert len(await world.applied_rows()) == 2
+        assert pauses.asked == [0.05]
+        # One key, one partition: the log's limit is per partition.
+        await world.publish([world.envelope("then") for _ in range(4)])
+        with counting_commits(world) as commits:
+            pauses.go_on()
+            await pauses.next()  # a full batch (3) goes on at once; the fourth, then a pause
+        assert len(await world.applied_rows()) == 6
+        assert commits[0] == 2
+        assert pauses.asked == [0.05, 0.05]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
