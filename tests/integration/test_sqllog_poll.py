@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -150,13 +151,20 @@ async def test_a_caught_up_subscription_waits_for_an_append_before_reading(
         await log.close()
 
 
-async def test_positions_are_written_now_and_then_and_at_close(tmp_path: Path) -> None:
-    log = SqlEventLog(
-        create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"),
-        FakeClock(),
-        save_positions_every=3600,
-    )
+@pytest.fixture
+async def slow_saving_log(tmp_path: Path) -> AsyncIterator[SqlEventLog]:
+    """An embedded log whose groups write their positions only when told, after the first."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db")
+    log = SqlEventLog(engine, FakeClock(), save_positions_every=3600)
     await migrate(log.engine, metadata, MIGRATIONS)
+    yield log
+    await log.close()
+
+
+async def test_positions_are_written_now_and_then_and_at_close(
+    slow_saving_log: SqlEventLog,
+) -> None:
+    log = slow_saving_log
     await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(3)])
     crashed = log.subscribe("g", [TOPIC_CASES])
     delivered = await crashed.poll(100, 0)
@@ -169,20 +177,18 @@ async def test_positions_are_written_now_and_then_and_at_close(tmp_path: Path) -
     # Closing writes them; so does asking for the lag.
     await crashed.close()
     assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
-    await log.publish([(TOPIC_CASES, sent_for("complaint-9"))])
+    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in (8, 9)])
     counting = log.subscribe("g", [TOPIC_CASES])
-    await counting.commit(await counting.poll(100, 0))
+    first, second = await counting.poll(100, 0)
+    await counting.commit([first])
+    await counting.commit([second])
     assert await counting.lag() == 0
-    await log.close()
 
 
-async def test_a_dead_letter_moves_the_position_in_its_own_transaction(tmp_path: Path) -> None:
-    log = SqlEventLog(
-        create_engine(f"sqlite+aiosqlite:///{tmp_path}/log.db"),
-        FakeClock(),
-        save_positions_every=3600,
-    )
-    await migrate(log.engine, metadata, MIGRATIONS)
+async def test_a_dead_letter_moves_the_position_in_its_own_transaction(
+    slow_saving_log: SqlEventLog,
+) -> None:
+    log = slow_saving_log
     await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(2)])
     subscription = log.subscribe("g", [TOPIC_CASES])
     first, second = await subscription.poll(100, 0)
@@ -193,4 +199,3 @@ async def test_a_dead_letter_moves_the_position_in_its_own_transaction(tmp_path:
     # Not closed: only what was written stands, and it covers the parked record.
     assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
     assert [letter.envelope.id for letter in await log.dead_letters("g")] == [second.envelope.id]
-    await log.close()
