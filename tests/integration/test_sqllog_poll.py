@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
@@ -199,3 +200,22 @@ async def test_a_dead_letter_moves_the_position_in_its_own_transaction(
     # Not closed: only what was written stands, and it covers the parked record.
     assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
     assert [letter.envelope.id for letter in await log.dead_letters("g")] == [second.envelope.id]
+
+
+async def test_a_dead_letter_that_fails_leaves_its_record_to_come_again(
+    slow_saving_log: SqlEventLog,
+) -> None:
+    log = slow_saving_log
+    await log.publish([(TOPIC_CASES, sent_for("complaint-1"))])
+    subscription = log.subscribe("g", [TOPIC_CASES])
+    [poison] = await subscription.poll(100, 0)
+    async with log.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON dead_letters "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    with pytest.raises(IntegrityError):
+        await subscription.dead_letter(poison, "broken", 5)
+    assert [d.envelope.id for d in await subscription.poll(100, 0)] == [poison.envelope.id]

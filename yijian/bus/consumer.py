@@ -58,8 +58,8 @@ class Consumer:
         still applied at once. For consumers no one waits on to the millisecond (a
         notification, the deadlines, the citizen's status page): on a busy single-threaded
         ``yijian run`` their transactions took the turns of routing's assignment (at 200
-        complaints a second, submit→assigned p50 36–41 → 19–29 ms; docs/performance.md,
-        change 31). ``pause`` is how it waits (tests pass their own)."""
+        complaints a second, submit→assigned p50 42–44 → 23–32 ms; docs/performance.md,
+        change 32). ``pause`` is how it waits (tests pass their own)."""
         self.name = name
         self.topics = topics
         self._database = database

@@ -118,7 +118,7 @@ def _last_offsets(count: int) -> Select[int, Any] | CompoundSelect[int, Any]:
 # write, and each consumer's processed-event table turns those deliveries into no-ops, as
 # after a Kafka rebalance. Writing them at every commit was a write transaction, with its
 # fsync, for each consumer batch: 7 of the log's 10 write transactions for a complaint in
-# ``yijian run`` (docs/performance.md, change 30). ``close`` and ``lag`` write them at once.
+# ``yijian run`` (docs/performance.md, change 31). ``close`` and ``lag`` write them at once.
 SAVE_POSITIONS_EVERY_S = 1.0
 
 
@@ -340,7 +340,7 @@ class SqlSubscription:
         if waited:
             # Nothing to read until an append wakes us, or ``timeout`` passes (another
             # process may append to the same file). Reading only to find the log's end again
-            # was a third of the log's transactions in ``yijian run``.
+            # was about a quarter of the log's transactions in ``yijian run``.
             await set_within(self._waiter, timeout)
         self._waiter.clear()  # before the read: an append from here on wakes the next poll
         deliveries = await self._fetch(max_records)
@@ -418,8 +418,13 @@ class SqlSubscription:
             saved = await self._save_in(connection)
         self._saved(saved)
 
-    async def _save_in(self, connection: AsyncConnection) -> dict[tuple[str, int], int]:
+    async def _save_in(
+        self, connection: AsyncConnection, also: dict[tuple[str, int], int] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """Write the unsaved positions, and ``also`` these, in ``connection``'s transaction."""
         saved = dict(self._unsaved)
+        for slot, offset in (also or {}).items():
+            saved[slot] = max(saved.get(slot, 0), offset)
         rows = [
             {"group": self._group, "topic": topic, "partition": partition, "next_offset": offset}
             for (topic, partition), offset in saved.items()
@@ -437,8 +442,11 @@ class SqlSubscription:
 
     async def dead_letter(self, delivery: Delivery, error: str, attempts: int) -> None:
         """Park ``delivery`` and move past it, in one transaction: a parked record must not
-        come back after a crash, as no processed-event row stands for it."""
-        await self._advance([delivery])
+        come back after a crash, as no processed-event row stands for it. The group moves on
+        only once that transaction committed: a failed park leaves the record to come again."""
+        positions = await self._load_positions()
+        slot = (delivery.topic, delivery.partition)
+        past = delivery.offset + 1
         async with self._log.engine.begin() as connection:
             await connection.execute(
                 insert(dead_letters).values(
@@ -454,7 +462,8 @@ class SqlSubscription:
                     dead_at=self._log_now(),
                 )
             )
-            saved = await self._save_in(connection)
+            saved = await self._save_in(connection, {slot: past})
+        positions[slot] = max(positions[slot], past)
         self._saved(saved)
 
     def _log_now(self) -> datetime:
