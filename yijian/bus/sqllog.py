@@ -300,6 +300,15 @@ _SAVE_OFFSETS = {
 }
 
 
+def _past(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:
+    """Per partition, the offset just past the last of ``deliveries``."""
+    past: dict[tuple[str, int], int] = {}
+    for delivery in deliveries:
+        slot = (delivery.topic, delivery.partition)
+        past[slot] = max(past.get(slot, 0), delivery.offset + 1)
+    return past
+
+
 class SqlSubscription:
     def __init__(
         self, log: SqlEventLog, group: str, topics: list[str], waiter: asyncio.Event
@@ -348,16 +357,8 @@ class SqlSubscription:
             await set_within(self._waiter, timeout)
             self._waiter.clear()
             deliveries = await self._fetch(max_records)
-        self._read_up_to = self._ends(deliveries) if len(deliveries) < max_records else None
+        self._read_up_to = _past(deliveries) if len(deliveries) < max_records else None
         return deliveries
-
-    @staticmethod
-    def _ends(deliveries: Sequence[Delivery]) -> dict[tuple[str, int], int]:
-        ends: dict[tuple[str, int], int] = {}
-        for delivery in deliveries:
-            slot = (delivery.topic, delivery.partition)
-            ends[slot] = max(ends.get(slot, 0), delivery.offset + 1)
-        return ends
 
     def _caught_up(self) -> bool:
         """Whether the last read found the log's end and everything it brought is committed
@@ -396,19 +397,13 @@ class SqlSubscription:
     async def commit(self, deliveries: Sequence[Delivery]) -> None:
         """Move the group on past ``deliveries``; the new positions are written to the log
         now and then (``SAVE_POSITIONS_EVERY_S``), or by ``save_positions``."""
-        await self._advance(deliveries)
+        if deliveries:
+            positions = await self._load_positions()
+            for slot, past in _past(deliveries).items():
+                positions[slot] = max(positions[slot], past)
+                self._unsaved[slot] = max(self._unsaved.get(slot, 0), past)
         if self._unsaved and asyncio.get_running_loop().time() >= self._save_after:
             await self.save_positions()
-
-    async def _advance(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
-            return
-        positions = await self._load_positions()
-        for delivery in deliveries:
-            slot = (delivery.topic, delivery.partition)
-            next_offset = delivery.offset + 1
-            positions[slot] = max(positions[slot], next_offset)
-            self._unsaved[slot] = max(self._unsaved.get(slot, 0), next_offset)
 
     async def save_positions(self) -> None:
         """Write the positions committed since the last write, in one statement."""
