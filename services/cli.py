@@ -358,7 +358,7 @@ def serve(
     from services.process import create_service_app
 
     try:
-        service_app = create_service_app(service, settings)
+        service_app = create_service_app(service, settings, settle_heap=True)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="SERVICE") from error
     typer.echo(f"yijian {service}: listening on http://{settings.host}:{port}")

@@ -21,6 +21,7 @@ from services.intake.app import IntakeService
 from services.notify.app import NotifyService
 from services.routing.app import RoutingService
 from services.routing.intake_client import IntakeClient
+from yijian import heap
 from yijian.auth import StaffTokens, require_org
 from yijian.bus.protocol import EventLog
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
@@ -133,14 +134,18 @@ def build_system(
     )
 
 
-def create_app(system: System, *, background: bool = True) -> FastAPI:
-    """The HTTP app. ``background=False`` leaves the loops to a test that drains by hand."""
+def create_app(system: System, *, background: bool = True, settle_heap: bool = False) -> FastAPI:
+    """The HTTP app. ``background=False`` leaves the loops to a test that drains by hand;
+    ``settle_heap`` tunes the garbage collector once started (yijian/heap.py), for the
+    long-running process only."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await system.prepare()
         if background:
             system.runtime.start()
+        if settle_heap:
+            heap.settle()
         try:
             yield
         finally:
@@ -194,6 +199,6 @@ def include_service_routes(app: FastAPI, system: System, service: Service) -> No
 
 
 def app_from_environment() -> FastAPI:
-    """Uvicorn's factory for ``make run``."""
+    """Uvicorn's factory for ``yijian run``."""
     settings = Settings()
-    return create_app(build_system(settings))
+    return create_app(build_system(settings), settle_heap=True)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from services.embedded import MAX_BODY_BYTES, System, build_system, include_service_routes
+from yijian import heap
 from yijian.bus.protocol import EventLog
 from yijian.bus.sqllog import MIGRATIONS as EVENTLOG_MIGRATIONS
 from yijian.bus.sqllog import SqlEventLog
@@ -75,7 +76,8 @@ def event_log_check(event_log: EventLog) -> Check:
     return kafka_answers
 
 
-def create_service_app(name: str, settings: Settings) -> FastAPI:
+def create_service_app(name: str, settings: Settings, *, settle_heap: bool = False) -> FastAPI:
+    """One service's app; ``settle_heap`` as in ``services.embedded.create_app``."""
     clock = build_clock(settings)
     system = build_system(settings, clock, build_event_log(settings, clock, name))
     service = service_named(system, name)
@@ -87,6 +89,8 @@ def create_service_app(name: str, settings: Settings) -> FastAPI:
             await migrate(system.event_log.engine, eventlog_metadata, EVENTLOG_MIGRATIONS)
         await runtime.prepare()
         runtime.start()
+        if settle_heap:
+            heap.settle()
         try:
             yield
         finally:
