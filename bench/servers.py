@@ -45,6 +45,13 @@ class ServerProcess:
         port = free_port()
         return cls("embedded", [str(YIJIAN), "run"], {**env, "YIJIAN_PORT": str(port)}, logs, port)
 
+    @classmethod
+    def service(cls, name: str, env: dict[str, str], logs: Path) -> ServerProcess:
+        """``yijian serve NAME`` alone, over SQLite and the embedded event log (the settings'
+        defaults): the embedded mode's storage, one service to a process."""
+        port = free_port()
+        return cls(name, [str(YIJIAN), "serve", name, "--port", str(port)], env, logs, port)
+
     @property
     def pid(self) -> int:
         assert self.process is not None, f"{self.name} was not started"
