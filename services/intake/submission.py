@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import uuid4
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from services.intake.batch_rows import insert_rows
 from services.intake.contacts import Contact, ContactSeal
 from services.intake.domain import ComplaintIn, coarse, new_tracking_no
-from services.intake.store import complaint_views, complaints, contacts, idempotency_keys, timeline
+from services.intake.store import complaints, idempotency_keys
 from services.intake.submission_limits import Sender, SubmissionLimits
 from yijian.bus.outbox import ServiceDatabase, Transaction
 from yijian.contracts.events import ComplaintSubmitted, ReportedLocation
@@ -94,9 +95,6 @@ class _OverLimit(Exception):
         self.positions = positions
 
 
-_INSERT = {table.name: insert(table) for table in (complaints, contacts, complaint_views)}
-_INSERT_TIMELINE = insert(timeline)
-_INSERT_KEY = insert(idempotency_keys)
 _EARLIER = (
     select(
         idempotency_keys.c.key,
@@ -261,15 +259,10 @@ class Submissions:
             "contacts": [],
             "complaint_views": [],
             "timeline": [],
-            "keys": [],
+            "idempotency_keys": [],
         }
         receipts = [await self._rows(tx, pending, rows) for pending in batch]
-        for name in ("complaints", "contacts", "complaint_views"):
-            if rows[name]:
-                await tx.connection.execute(_INSERT[name], rows[name])
-        await tx.connection.execute(_INSERT_TIMELINE, rows["timeline"])
-        if rows["keys"]:
-            await tx.connection.execute(_INSERT_KEY, rows["keys"])
+        await insert_rows(tx.connection, rows)
         return receipts
 
     async def _rows(
@@ -329,7 +322,7 @@ class Submissions:
             {"complaint_id": complaint_id, "at": now, "kind": "submitted", "text": "诉求已提交"}
         )
         if pending.key is not None:
-            rows["keys"].append(
+            rows["idempotency_keys"].append(
                 {
                     "key": pending.key,
                     "fingerprint": pending.fingerprint,

@@ -1,0 +1,213 @@
+"""A batch of complaints' rows: one statement on PostgreSQL, a statement a table on SQLite,
+the same rows either way; and complaints filed together through intake on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake.batch_rows import insert_rows
+from services.intake.store import (
+    complaint_views,
+    complaints,
+    contacts,
+    idempotency_keys,
+    metadata,
+    timeline,
+)
+from tests.conftest import MONDAY_MORNING, Harness, start_harness, stop_harness
+from tests.integration.conftest import NewDatabase
+from yijian.clock import FakeClock
+from yijian.db import create_engine, create_tables
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def engine(
+    request: pytest.FixtureRequest, new_postgres_database: NewDatabase, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    if request.param == "postgresql":
+        url = await new_postgres_database()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
+    created = create_engine(url)
+    await create_tables(created, metadata)
+    yield created
+    await created.dispose()
+
+
+def batch(ids: list[str], *, with_contact: set[str], with_key: set[str]) -> dict[str, Any]:
+    at = MONDAY_MORNING
+    return {
+        "complaints": [
+            {
+                "id": id_,
+                "tracking_no": f"GZ{n:08d}",
+                "description": f"路灯坏了 {n}",
+                "category": "道路交通" if n % 2 else None,
+                "urgency": "normal",
+                "channel": "web",
+                "grid_code": None,
+                "village_code": "620922100001",
+                "lat": 40.5 if n % 2 else None,
+                "lon": 95.8 if n % 2 else None,
+                "submitted_at": at + timedelta(seconds=n),
+            }
+            for n, id_ in enumerate(ids)
+        ],
+        "contacts": [
+            {
+                "complaint_id": id_,
+                "name": None,
+                "phone": "sealed-phone",
+                "address": None,
+                "email": None,
+                "wechat_openid": None,
+                "sealed_with": "k1",
+                "openid_digest": None,
+                "conceal_from_village": True,
+            }
+            for id_ in ids
+            if id_ in with_contact
+        ],
+        "complaint_views": [
+            {
+                "complaint_id": id_,
+                "status": "submitted",
+                "clock": 0,
+                "deadline_clock": 0,
+                "overdue": False,
+                "updated_at": at,
+            }
+            for id_ in ids
+        ],
+        "timeline": [
+            {"complaint_id": id_, "at": at, "kind": "submitted", "text": "诉求已提交"}
+            for id_ in ids
+        ],
+        "idempotency_keys": [
+            {"key": f"key-{id_}", "fingerprint": "f" * 64, "complaint_id": id_, "created_at": at}
+            for id_ in ids
+            if id_ in with_key
+        ],
+    }
+
+
+async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
+    engine: AsyncEngine,
+) -> None:
+    ids = [f"c{n:031d}" for n in range(5)]
+    statements: list[str] = []
+
+    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with engine.begin() as connection:
+            await insert_rows(
+                connection, batch(ids, with_contact={ids[1], ids[3]}, with_key={ids[0]})
+            )
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", note)
+    inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 5), inserts
+    async with engine.connect() as connection:
+        stored = (await connection.execute(select(complaints).order_by(complaints.c.id))).all()
+        views = (await connection.execute(select(complaint_views))).all()
+        kept = (await connection.execute(select(contacts))).all()
+        keys = (await connection.execute(select(idempotency_keys))).all()
+        entries = await connection.scalar(select(func.count()).select_from(timeline))
+    assert [row.id for row in stored] == ids
+    assert stored[1].lat == 40.5
+    assert stored[0].lat is None
+    assert stored[0].category is None
+    assert stored[3].submitted_at == MONDAY_MORNING + timedelta(seconds=3)
+    assert stored[3].submitted_at.tzinfo is not None
+    assert {row.complaint_id for row in kept} == {ids[1], ids[3]}
+    assert all(row.conceal_from_village for row in kept)
+    assert [row.key for row in keys] == [f"key-{ids[0]}"]
+    # The columns the batch does not give take their defaults.
+    assert {(row.status, row.level, row.reopens) for row in views} == {("submitted", None, 0)}
+    assert entries == 5
+
+
+async def test_a_batch_that_breaks_a_constraint_writes_nothing(engine: AsyncEngine) -> None:
+    ids = [f"d{n:031d}" for n in range(3)]
+    rows = batch(ids, with_contact=set(), with_key=set())
+    rows["complaints"][2]["tracking_no"] = rows["complaints"][0]["tracking_no"]
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as connection:
+            await insert_rows(connection, rows)
+    async with engine.connect() as connection:
+        for table in (complaints, complaint_views, timeline):
+            assert await connection.scalar(select(func.count()).select_from(table)) == 0
+
+
+async def test_rows_that_miss_a_column_are_refused_before_anything_is_sent(
+    engine: AsyncEngine,
+) -> None:
+    rows = batch(["e" * 32], with_contact=set(), with_key=set())
+    del rows["timeline"][0]["kind"]
+    async with engine.begin() as connection:
+        with pytest.raises(ValueError, match="timeline rows give"):
+            await insert_rows(connection, rows)
+
+
+@pytest.fixture
+async def intake_on_postgres(
+    tmp_path: Path, new_postgres_database: NewDatabase
+) -> AsyncIterator[Harness]:
+    started = await start_harness(
+        tmp_path,
+        FakeClock(MONDAY_MORNING),
+        intake_database_url=await new_postgres_database(),
+        submissions_per_phone_per_day=2,
+    )
+    yield started
+    await stop_harness(started)
+
+
+async def test_complaints_filed_together_on_postgresql_each_get_their_own(
+    intake_on_postgres: Harness,
+) -> None:
+    harness = intake_on_postgres
+
+    def body(n: int) -> dict[str, Any]:
+        return {
+            "description": f"路灯坏了 {n}",
+            "location": {"village_code": harness.village_code},
+            "category": "道路交通",
+            "contact": {"phone": f"1390000{n:04d}"},
+        }
+
+    async def file(n: int, key: str) -> httpx.Response:
+        return await harness.client.post(
+            "/api/v1/complaints", json=body(n), headers={"Idempotency-Key": key}
+        )
+
+    answers = await asyncio.gather(*(file(n, f"k{n}") for n in range(24)))
+    assert [answer.status_code for answer in answers] == [201] * 24
+    replayed = await file(7, "k7")
+    assert replayed.status_code == 201
+    assert replayed.json()["id"] == answers[7].json()["id"]
+    view = await harness.client.get(
+        answers[7].json()["url"],
+        headers={"Authorization": f"Bearer {answers[7].json()['citizen_token']}"},
+    )
+    assert view.status_code == 200, view.text
+    assert view.json()["timeline"][0]["kind"] == "submitted"
+    async with harness.system.intake.database.engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(complaints)) == 24
+        assert await connection.scalar(select(func.count()).select_from(contacts)) == 24
+        assert await connection.scalar(select(func.count()).select_from(idempotency_keys)) == 24
