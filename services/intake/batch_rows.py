@@ -1,14 +1,15 @@
 """A batch of complaints' rows, written in one statement on PostgreSQL.
 
-A group commit batch (services/intake/submission.py) writes five tables: complaints, their
-contacts, the citizen's view, the timeline and the Idempotency-Keys. One multi-row statement
-a table was five round trips to PostgreSQL, and each waited for a turn of an event loop busy
-with other requests' HTTP work: at 1,000 complaints a second, about a millisecond a turn,
-so most of a batch's 10 ms went in waiting for them (docs/performance.md, change 35).
-PostgreSQL takes all five in one statement: each table's rows go as one array a column,
-``unnest`` turns them back into rows, and the inserts are data-modifying ``WITH`` parts of
-one ``INSERT``. The statement is the same for every batch size, so it is compiled once.
-PostgreSQL checks the foreign keys at the statement's end, once every part has inserted.
+A group commit batch (services/intake/submission.py) writes six tables: complaints, their
+contacts, the citizen's view, the timeline, the Idempotency-Keys and the outbox (the
+complaints' events). One multi-row statement a table was six round trips to PostgreSQL, and
+each waited for a turn of an event loop busy with other requests' HTTP work: at 1,000
+complaints a second, about a millisecond a turn, so most of a batch's 10 ms went in waiting
+for them (docs/performance.md, change 35). PostgreSQL takes all six in one statement: each
+table's rows go as one array a column, ``unnest`` turns them back into rows, in order, and
+the inserts are data-modifying ``WITH`` parts of one ``INSERT``. The statement is the same
+for every batch size, so it is compiled once. PostgreSQL checks the foreign keys at the
+statement's end, once every part has inserted.
 
 SQLite cannot modify data in ``WITH``, and gains nothing from it: inside a write transaction
 its statements run in the event loop's thread with no trip to wait for (yijian/sqlite_driver.py).
@@ -25,7 +26,14 @@ from sqlalchemy import Insert, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.intake.store import complaint_views, complaints, contacts, idempotency_keys, timeline
+from services.intake.store import (
+    complaint_views,
+    complaints,
+    contacts,
+    idempotency_keys,
+    metadata,
+    timeline,
+)
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -37,6 +45,8 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
     complaint_views: ("complaint_id", "status", "clock", "deadline_clock", "overdue", "updated_at"),
     timeline: ("complaint_id", "at", "kind", "text"),
     idempotency_keys: tuple(column.name for column in idempotency_keys.columns),
+    # The batch's events (yijian.bus.outbox.Transaction.outbox_rows), oldest first.
+    metadata.tables["outbox"]: ("topic", "envelope", "created_at"),
 }
 
 

@@ -262,6 +262,7 @@ class Submissions:
             "idempotency_keys": [],
         }
         receipts = [await self._rows(tx, pending, rows) for pending in batch]
+        rows["outbox"] = tx.outbox_rows()
         await insert_rows(tx.connection, rows)
         return receipts
 

@@ -1,9 +1,11 @@
-"""A batch of complaints' rows: one statement on PostgreSQL, a statement a table on SQLite,
-the same rows either way; and complaints filed together through intake on PostgreSQL."""
+"""A batch of complaints' rows and events: one statement on PostgreSQL, a statement a table
+on SQLite, the same rows either way; and complaints filed together through intake on
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +32,8 @@ from yijian.clock import FakeClock
 from yijian.db import create_engine, create_tables
 
 pytestmark = pytest.mark.integration
+
+outbox = metadata.tables["outbox"]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -100,6 +104,9 @@ def batch(ids: list[str], *, with_contact: set[str], with_key: set[str]) -> dict
             for id_ in ids
             if id_ in with_key
         ],
+        "outbox": [
+            {"topic": "intake", "envelope": f'{{"for": "{id_}"}}', "created_at": at} for id_ in ids
+        ],
     }
 
 
@@ -121,13 +128,14 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", note)
     inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
-    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 5), inserts
+    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 6), inserts
     async with engine.connect() as connection:
         stored = (await connection.execute(select(complaints).order_by(complaints.c.id))).all()
         views = (await connection.execute(select(complaint_views))).all()
         kept = (await connection.execute(select(contacts))).all()
         keys = (await connection.execute(select(idempotency_keys))).all()
         entries = await connection.scalar(select(func.count()).select_from(timeline))
+        events = (await connection.execute(select(outbox).order_by(outbox.c.id))).all()
     assert [row.id for row in stored] == ids
     assert stored[1].lat == 40.5
     assert stored[0].lat is None
@@ -140,6 +148,8 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     # The columns the batch does not give take their defaults.
     assert {(row.status, row.level, row.reopens) for row in views} == {("submitted", None, 0)}
     assert entries == 5
+    # The events keep their order: the relay publishes the outbox oldest first.
+    assert [row.envelope for row in events] == [f'{{"for": "{id_}"}}' for id_ in ids]
 
 
 async def test_a_batch_that_breaks_a_constraint_writes_nothing(engine: AsyncEngine) -> None:
@@ -211,3 +221,7 @@ async def test_complaints_filed_together_on_postgresql_each_get_their_own(
         assert await connection.scalar(select(func.count()).select_from(complaints)) == 24
         assert await connection.scalar(select(func.count()).select_from(contacts)) == 24
         assert await connection.scalar(select(func.count()).select_from(idempotency_keys)) == 24
+        envelopes = (await connection.execute(select(outbox.c.envelope))).scalars().all()
+    # Each complaint's event is in the outbox once: written with the batch, not again at commit.
+    submitted = [json.loads(envelope)["payload"]["complaint_id"] for envelope in envelopes]
+    assert sorted(submitted) == sorted(answer.json()["id"] for answer in answers)

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -68,6 +69,7 @@ class Transaction:
         self.connection = connection
         self._database = database
         self.emitted: list[Envelope] = []
+        self._written = 0  # how many of ``emitted`` are in the outbox already
 
     @property
     def now(self) -> datetime:
@@ -92,25 +94,30 @@ class Transaction:
         self.emitted.append(envelope)
         return envelope
 
+    def outbox_rows(self) -> list[dict[str, Any]]:
+        """The outbox rows of what was emitted and not yet written, taken: for a caller that
+        writes them in a statement of its own (intake's batch on PostgreSQL), so that the
+        commit does not write them again."""
+        now = self.now
+        rows = [
+            {
+                "topic": TOPIC_OF[envelope.type],
+                "envelope": envelope.model_dump_json(),
+                "created_at": now,
+            }
+            for envelope in self.emitted[self._written :]
+        ]
+        self._written = len(self.emitted)
+        return rows
+
     async def write_outbox(self) -> None:
         """Write what was emitted, all in one statement, just before the commit: a
         transaction that emits many events (a batch of complaints) pays one round trip."""
-        if not self.emitted:
+        if len(self.emitted) == self._written:
             return
         # The same statement every time, the rows as parameters: SQLAlchemy finds it compiled
         # at once, where a fresh ``.values(...)`` is rebuilt and re-keyed for each event.
-        now = self.now
-        await self.connection.execute(
-            self._database.add_to_outbox,
-            [
-                {
-                    "topic": TOPIC_OF[envelope.type],
-                    "envelope": envelope.model_dump_json(),
-                    "created_at": now,
-                }
-                for envelope in self.emitted
-            ],
-        )
+        await self.connection.execute(self._database.add_to_outbox, self.outbox_rows())
 
 
 async def _record_once(connection: AsyncConnection, table: Table, row: dict[str, object]) -> bool:
