@@ -96,8 +96,8 @@ class Transaction:
 
     def outbox_rows(self) -> list[dict[str, Any]]:
         """The outbox rows of what was emitted and not yet written, taken: for a caller that
-        writes them in a statement of its own (intake's batch on PostgreSQL), so that the
-        commit does not write them again."""
+        writes them itself (intake's batch, with its other rows in one statement on
+        PostgreSQL), so that the commit does not write them again."""
         now = self.now
         rows = [
             {
