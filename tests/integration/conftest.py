@@ -9,11 +9,15 @@ would hide a broken pipeline.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from deploy.local.stack import ROOT, LocalKafka, LocalPostgres, ScriptFailed, free_port
+from services.intake.store import metadata as intake_metadata
+from yijian.db import create_engine, create_tables
 
 __all__ = ["ROOT", "LocalKafka", "NewDatabase", "free_port"]
 
@@ -66,3 +70,18 @@ NewDatabase = Callable[[], Awaitable[str]]
 def new_postgres_database(local_postgres: LocalPostgres) -> NewDatabase:
     """Creates an empty database on the session's cluster and returns its URL."""
     return local_postgres.new_database
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def intake_engine(
+    request: pytest.FixtureRequest, new_postgres_database: NewDatabase, tmp_path: Path
+) -> AsyncIterator[AsyncEngine]:
+    """An engine on intake's tables, once on PostgreSQL and once on SQLite."""
+    if request.param == "postgresql":
+        url = await new_postgres_database()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
+    engine = create_engine(url)
+    await create_tables(engine, intake_metadata)
+    yield engine
+    await engine.dispose()

@@ -29,25 +29,10 @@ from services.intake.store import (
 from tests.conftest import MONDAY_MORNING, Harness, start_harness, stop_harness
 from tests.integration.conftest import NewDatabase
 from yijian.clock import FakeClock
-from yijian.db import create_engine, create_tables
 
 pytestmark = pytest.mark.integration
 
 outbox = metadata.tables["outbox"]
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def engine(
-    request: pytest.FixtureRequest, new_postgres_database: NewDatabase, tmp_path: Path
-) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgresql":
-        url = await new_postgres_database()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
-    created = create_engine(url)
-    await create_tables(created, metadata)
-    yield created
-    await created.dispose()
 
 
 def batch(ids: list[str], *, with_contact: set[str], with_key: set[str]) -> dict[str, Any]:
@@ -111,7 +96,7 @@ def batch(ids: list[str], *, with_contact: set[str], with_key: set[str]) -> dict
 
 
 async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
-    engine: AsyncEngine,
+    intake_engine: AsyncEngine,
 ) -> None:
     ids = [f"c{n:031d}" for n in range(5)]
     statements: list[str] = []
@@ -119,17 +104,17 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
         statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    event.listen(intake_engine.sync_engine, "before_cursor_execute", note)
     try:
-        async with engine.begin() as connection:
+        async with intake_engine.begin() as connection:
             await insert_rows(
                 connection, batch(ids, with_contact={ids[1], ids[3]}, with_key={ids[0]})
             )
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note)
+        event.remove(intake_engine.sync_engine, "before_cursor_execute", note)
     inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
-    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 6), inserts
-    async with engine.connect() as connection:
+    assert len(inserts) == (1 if intake_engine.dialect.name == "postgresql" else 6), inserts
+    async with intake_engine.connect() as connection:
         stored = (await connection.execute(select(complaints).order_by(complaints.c.id))).all()
         views = (await connection.execute(select(complaint_views))).all()
         kept = (await connection.execute(select(contacts))).all()
@@ -152,24 +137,24 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     assert [row.envelope for row in events] == [f'{{"for": "{id_}"}}' for id_ in ids]
 
 
-async def test_a_batch_that_breaks_a_constraint_writes_nothing(engine: AsyncEngine) -> None:
+async def test_a_batch_that_breaks_a_constraint_writes_nothing(intake_engine: AsyncEngine) -> None:
     ids = [f"d{n:031d}" for n in range(3)]
     rows = batch(ids, with_contact=set(), with_key=set())
     rows["complaints"][2]["tracking_no"] = rows["complaints"][0]["tracking_no"]
     with pytest.raises(IntegrityError):
-        async with engine.begin() as connection:
+        async with intake_engine.begin() as connection:
             await insert_rows(connection, rows)
-    async with engine.connect() as connection:
+    async with intake_engine.connect() as connection:
         for table in (complaints, complaint_views, timeline):
             assert await connection.scalar(select(func.count()).select_from(table)) == 0
 
 
 async def test_rows_that_miss_a_column_are_refused_before_anything_is_sent(
-    engine: AsyncEngine,
+    intake_engine: AsyncEngine,
 ) -> None:
     rows = batch(["e" * 32], with_contact=set(), with_key=set())
     del rows["timeline"][0]["kind"]
-    async with engine.begin() as connection:
+    async with intake_engine.begin() as connection:
         with pytest.raises(ValueError, match="timeline rows give"):
             await insert_rows(connection, rows)
 
