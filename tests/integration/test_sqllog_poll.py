@@ -186,6 +186,37 @@ async def test_positions_are_written_now_and_then_and_at_close(
     assert await counting.lag() == 0
 
 
+async def test_two_writes_of_the_same_positions_at_once_write_them_once(
+    slow_saving_log: SqlEventLog,
+) -> None:
+    # The consumer's commit and the lag gauge can both write a group's positions at once;
+    # the second finds nothing left to write once it has its connection.
+    log = slow_saving_log
+    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(2)])
+    subscription = log.subscribe("g", [TOPIC_CASES])
+    first, second = await subscription.poll(100, 0)
+    await subscription.commit([first])
+    await subscription.commit([second])  # unsaved: within the interval
+    statements: list[tuple[str, object]] = []
+
+    def note(
+        connection: object, cursor: object, statement: str, parameters: object, *rest: object
+    ) -> None:
+        if "consumer_offsets" in statement and not statement.startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        await asyncio.gather(subscription.save_positions(), subscription.save_positions())
+    finally:
+        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
+    assert len(statements) == 1, statements
+    async with log.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM consumer_offsets"))).all()
+    assert [(row.group, row.next_offset > 0) for row in rows] == [("g", True)]
+    assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
+
+
 async def test_a_dead_letter_moves_the_position_in_its_own_transaction(
     slow_saving_log: SqlEventLog,
 ) -> None:

@@ -424,7 +424,10 @@ class SqlSubscription:
             {"group": self._group, "topic": topic, "partition": partition, "next_offset": offset}
             for (topic, partition), offset in saved.items()
         ]
-        await connection.execute(_SAVE_OFFSETS[connection.dialect.name], rows)
+        # Empty when another write (the lag gauge's, a commit's) took them while this one
+        # waited for its connection: an upsert of no rows is no statement at all.
+        if rows:
+            await connection.execute(_SAVE_OFFSETS[connection.dialect.name], rows)
         return saved
 
     def _saved(self, saved: dict[tuple[str, int], int]) -> None:
