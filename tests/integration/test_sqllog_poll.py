@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
 from tests.integration.event_logs import closed
-from yijian.bus.sqllog import MIGRATIONS, SqlEventLog, metadata, partition_for
+from yijian.bus.protocol import Delivery
+from yijian.bus.sqllog import MIGRATIONS, SqlEventLog, SqlSubscription, metadata, partition_for
 from yijian.clock import FakeClock
 from yijian.contracts import Envelope
 from yijian.contracts.events import TOPIC_CASES, TOPIC_INTAKE
@@ -162,19 +163,24 @@ async def slow_saving_log(tmp_path: Path) -> AsyncIterator[SqlEventLog]:
     await log.close()
 
 
+async def delivered(log: SqlEventLog, count: int) -> tuple[SqlSubscription, list[Delivery]]:
+    """``count`` complaints' events published to the cases topic, and group g's first poll."""
+    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(count)])
+    subscription = log.subscribe("g", [TOPIC_CASES])
+    return subscription, await subscription.poll(100, 0)
+
+
 async def test_positions_are_written_now_and_then_and_at_close(
     slow_saving_log: SqlEventLog,
 ) -> None:
     log = slow_saving_log
-    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(3)])
-    crashed = log.subscribe("g", [TOPIC_CASES])
-    delivered = await crashed.poll(100, 0)
-    assert len(delivered) == 3
-    await crashed.commit(delivered[:1])  # the first commit is written at once …
-    await crashed.commit(delivered)  # … the next waits for its time
+    crashed, applied = await delivered(log, 3)
+    assert len(applied) == 3
+    await crashed.commit(applied[:1])  # the first commit is written at once …
+    await crashed.commit(applied)  # … the next waits for its time
     # A process that died here is re-delivered what it applied since the last write.
     again = await log.subscribe("g", [TOPIC_CASES]).poll(100, 0)
-    assert [d.envelope.id for d in again] == [d.envelope.id for d in delivered[1:]]
+    assert [d.envelope.id for d in again] == [d.envelope.id for d in applied[1:]]
     # Closing writes them; so does asking for the lag.
     await crashed.close()
     assert await log.subscribe("g", [TOPIC_CASES]).poll(100, 0) == []
@@ -192,9 +198,7 @@ async def test_two_writes_of_the_same_positions_at_once_write_them_once(
     # The consumer's commit and the lag gauge can both write a group's positions at once;
     # the second finds nothing left to write once it has its connection.
     log = slow_saving_log
-    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(2)])
-    subscription = log.subscribe("g", [TOPIC_CASES])
-    first, second = await subscription.poll(100, 0)
+    subscription, (first, second) = await delivered(log, 2)
     await subscription.commit([first])
     await subscription.commit([second])  # unsaved: within the interval
     statements: list[tuple[str, object]] = []
@@ -221,9 +225,7 @@ async def test_a_dead_letter_moves_the_position_in_its_own_transaction(
     slow_saving_log: SqlEventLog,
 ) -> None:
     log = slow_saving_log
-    await log.publish([(TOPIC_CASES, sent_for(f"complaint-{n}")) for n in range(2)])
-    subscription = log.subscribe("g", [TOPIC_CASES])
-    first, second = await subscription.poll(100, 0)
+    subscription, (first, second) = await delivered(log, 2)
     await subscription.commit([])  # nothing committed yet: nothing to write
     await subscription.commit([first])
     await subscription.commit([])  # within the interval: nothing written
@@ -237,9 +239,7 @@ async def test_a_dead_letter_that_fails_leaves_its_record_to_come_again(
     slow_saving_log: SqlEventLog,
 ) -> None:
     log = slow_saving_log
-    await log.publish([(TOPIC_CASES, sent_for("complaint-1"))])
-    subscription = log.subscribe("g", [TOPIC_CASES])
-    [poison] = await subscription.poll(100, 0)
+    subscription, [poison] = await delivered(log, 1)
     async with log.engine.begin() as connection:
         await connection.execute(
             text(
