@@ -24,7 +24,9 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,8 +68,24 @@ deadlines = Table(
     # In the order the firing loop claims them (fire_at, then id), so a batch of the due is
     # read straight off the index even when thousands share one instant (a holiday's backlog
     # all due at the next working day's 08:30): without id, every batch sorted all of them.
-    Index("ix_deadlines_due", "state", "fire_at", "id"),
+    # Only pending rows: fired and cancelled ones, the years of history, are never claimed.
+    # Being partial also keeps it out of reach of statements that bind the state as a
+    # parameter (see IS_PENDING).
+    Index(
+        "ix_deadlines_pending_due",
+        "fire_at",
+        "id",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
     Index("ix_deadlines_complaint_state", "complaint_id", "state"),
+    # What fired lately, for the operators' summary (api.py), without reading the history.
+    Index(
+        "ix_deadlines_fired_at",
+        "fired_at",
+        postgresql_where=text("state = 'fired'"),
+        sqlite_where=text("state = 'fired'"),
+    ),
 )
 
 # The newest clock scheduled per complaint, so an old replay cannot roll deadlines back.
@@ -80,6 +98,15 @@ complaint_clocks = Table(
 )
 
 PENDING = DeadlineState.PENDING.value
+# "Pending" written into a statement's text rather than bound as a parameter, for the reads of
+# the pending rows in time order: a database uses a partial index only where the statement
+# itself proves the index's condition, and a plan PostgreSQL keeps for a prepared statement
+# cannot look at a parameter's value. Statements that find rows by complaint or by id keep
+# the state a parameter, which keeps ix_deadlines_pending_due out of their plans: with it in
+# reach, the plan PostgreSQL cached while the table was still empty scanned every pending
+# row for each complaint it cancelled (docs/performance.md, change 36).
+IS_PENDING = deadlines.c.state == literal_column(f"'{PENDING}'")
+IS_FIRED = deadlines.c.state == literal_column(f"'{DeadlineState.FIRED.value}'")
 
 
 # Fixed statements, the values as parameters: compiled once, not rebuilt for every complaint.
@@ -231,7 +258,7 @@ def owner_of(row: Row[Any]) -> ComplaintClock:
 # Pending rows whose time has come, oldest first (id breaks ties in planning order).
 _DUE = (
     select(deadlines.c.id)
-    .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= bindparam("now"))
+    .where(IS_PENDING, deadlines.c.fire_at <= bindparam("now"))
     .order_by(deadlines.c.fire_at, deadlines.c.id)
     .limit(bindparam("limit"))
 )
@@ -317,7 +344,7 @@ async def rows_of(connection: AsyncConnection, complaint_id: str, limit: int) ->
 async def pending_counts(connection: AsyncConnection) -> list[Row[Any]]:
     rows = await connection.execute(
         select(deadlines.c.level, deadlines.c.stage, func.count().label("count"))
-        .where(deadlines.c.state == PENDING)
+        .where(IS_PENDING)
         .group_by(deadlines.c.level, deadlines.c.stage)
         .order_by(deadlines.c.level, deadlines.c.stage)
     )
@@ -328,10 +355,7 @@ async def next_fire_at(connection: AsyncConnection) -> datetime | None:
     # Through the column type, so the answer comes back aware like every other read.
     row = (
         await connection.execute(
-            select(deadlines.c.fire_at)
-            .where(deadlines.c.state == PENDING)
-            .order_by(deadlines.c.fire_at)
-            .limit(1)
+            select(deadlines.c.fire_at).where(IS_PENDING).order_by(deadlines.c.fire_at).limit(1)
         )
     ).first()
     return None if row is None else row.fire_at
@@ -341,16 +365,14 @@ async def count_pending_before(connection: AsyncConnection, instant: datetime) -
     value = await connection.scalar(
         select(func.count())
         .select_from(deadlines)
-        .where(deadlines.c.state == PENDING, deadlines.c.fire_at <= instant)
+        .where(IS_PENDING, deadlines.c.fire_at <= instant)
     )
     return int(value or 0)
 
 
 async def count_fired_since(connection: AsyncConnection, instant: datetime) -> int:
     value = await connection.scalar(
-        select(func.count())
-        .select_from(deadlines)
-        .where(deadlines.c.state == DeadlineState.FIRED.value, deadlines.c.fired_at >= instant)
+        select(func.count()).select_from(deadlines).where(IS_FIRED, deadlines.c.fired_at >= instant)
     )
     return int(value or 0)
 

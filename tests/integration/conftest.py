@@ -73,15 +73,19 @@ def new_postgres_database(local_postgres: LocalPostgres) -> NewDatabase:
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def intake_engine(
+async def store_url(
     request: pytest.FixtureRequest, new_postgres_database: NewDatabase, tmp_path: Path
-) -> AsyncIterator[AsyncEngine]:
-    """An engine on intake's tables, once on PostgreSQL and once on SQLite."""
+) -> str:
+    """An empty database's URL, once on PostgreSQL and once on SQLite."""
     if request.param == "postgresql":
-        url = await new_postgres_database()
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/intake.db"
-    engine = create_engine(url)
+        return await new_postgres_database()
+    return f"sqlite+aiosqlite:///{tmp_path}/store.db"
+
+
+@pytest.fixture
+async def intake_engine(store_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on intake's tables, once on PostgreSQL and once on SQLite."""
+    engine = create_engine(store_url)
     await create_tables(engine, intake_metadata)
     yield engine
     await engine.dispose()
