@@ -7,7 +7,8 @@ the producer settings yijian uses (bench.hops), on the same broker in the same r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from bench.context import Bench
 from bench.figures import Figure
 from bench.hops import kafka_hop
 from bench.load import in_own_process, percentile
-from bench.servers import cpu_seconds
+from bench.servers import cpu_seconds, server_pids
 from bench.shape import production_shape
 from deploy.local.stack import SERVICES
 from yijian.contracts.events import TOPIC_INTAKE
@@ -34,15 +35,27 @@ def _machine_busy_seconds() -> float:
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
+def _cpu_of(pids: Iterable[int]) -> dict[int, float]:
+    seconds = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):  # a process that ended meanwhile
+            seconds[pid] = cpu_seconds(pid)
+    return seconds
+
+
 async def costed(
-    pids: Mapping[str, int], step: Callable[[], Awaitable[T]]
+    groups: Mapping[str, Callable[[], list[int]]], step: Callable[[], Awaitable[T]]
 ) -> tuple[T, dict[str, float]]:
-    """``step``'s result and the CPU seconds each process (and the whole machine: the load
-    generator, PostgreSQL and Kafka too) spent while it ran."""
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    """``step``'s result and the CPU seconds each group of processes (and the whole machine,
+    the load generator too) spent while it ran. A group's processes are listed again at the
+    end, so one that started meanwhile (a new PostgreSQL connection) counts whole."""
+    before = {name: _cpu_of(pids()) for name, pids in groups.items()}
     machine = _machine_busy_seconds()
     result = await step()
-    spent = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    spent = {}
+    for name, pids in groups.items():
+        after = _cpu_of(pids())
+        spent[name] = sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after.items())
     spent["machine"] = _machine_busy_seconds() - machine
     return result, spent
 
@@ -58,12 +71,20 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
                 await processes.wait_ready(client, service)
         plan = partial(intake.steady_plan, bench, ports["intake"], collect_ids=True)
         settle = bench.scale.settle_timeout
-        pids = {service: processes.processes[service].pid for service in SERVICES}
+        postgres, kafka = await bench.postgres(), await bench.kafka()
+        groups: dict[str, Callable[[], list[int]]] = {
+            service: partial(list, [processes.processes[service].pid]) for service in SERVICES
+        }
+        groups["postgresql"] = partial(
+            server_pids, postgres.directory / "data" / "postmaster.pid", with_children=True
+        )
+        groups["kafka"] = partial(server_pids, kafka.directory / "kafka.pid", with_children=False)
         light, light_measured = await assignments_at(plan, databases["routing"], LIGHT_RATE, settle)
-        # Where two cores go at 200/s: each service's CPU per complaint, from the load's start
-        # until routing assigned the last one (escalation and notify work alongside).
+        # Where two cores go at 200/s: each service's, PostgreSQL's and Kafka's CPU per
+        # complaint, from the load's start until routing assigned the last one (escalation and
+        # notify work alongside).
         (steady, measured), spent = await costed(
-            pids, partial(assignments_at, plan, databases["routing"], ASSIGN_RATE, settle)
+            groups, partial(assignments_at, plan, databases["routing"], ASSIGN_RATE, settle)
         )
     finally:
         processes.stop_all()

@@ -103,6 +103,18 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def server_pids(pid_file: Path, *, with_children: bool) -> list[int]:
+    """The processes of a server that keeps its pid in ``pid_file`` (Kafka's ``kafka.pid``,
+    PostgreSQL's ``postmaster.pid``) and, with ``with_children``, its children at this
+    moment: PostgreSQL's backends (one a connection) and background workers."""
+    try:
+        server = psutil.Process(int(pid_file.read_text().split()[0]))
+        children = server.children() if with_children else []
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return []
+    return [server.pid, *(child.pid for child in children)]
+
+
 @dataclass
 class RssWatch:
     """The highest resident memory of a process while the watch runs."""
