@@ -2,14 +2,16 @@
 
 A group commit batch (services/intake/submission.py) writes six tables: complaints, their
 contacts, the citizen's view, the timeline, the Idempotency-Keys and the outbox (the
-complaints' events). One multi-row statement a table was six round trips to PostgreSQL, and
-each waited for a turn of an event loop busy with other requests' HTTP work: at 1,000
-complaints a second, about a millisecond a turn, so most of a batch's 10 ms went in waiting
-for them (docs/performance.md, change 35). PostgreSQL takes all six in one statement: each
-table's rows go as one array a column, ``unnest`` turns them back into rows, in order, and
-the inserts are data-modifying ``WITH`` parts of one ``INSERT``. The statement is the same
-for every batch size, so it is compiled once. PostgreSQL checks the foreign keys at the
-statement's end, once every part has inserted.
+complaints' events); and it adds to its senders' counters (submission_limits.py). One
+multi-row statement a table was six round trips to PostgreSQL, and each waited for a turn
+of an event loop busy with other requests' HTTP work: at 1,000 complaints a second, about a
+millisecond a turn, so most of a batch's 10 ms went in waiting for them (docs/performance.md,
+changes 35 and 37). PostgreSQL takes them all in one statement: each table's rows go as one
+array a column, ``unnest`` turns them back into rows, in order, the inserts are
+data-modifying ``WITH`` parts, and the counters' upsert is the statement itself, returning
+each counter's new total. The statement is the same for every batch size, so it is compiled
+once. PostgreSQL checks the foreign keys at the statement's end, once every part has
+inserted.
 
 SQLite cannot modify data in ``WITH``, and gains nothing from it: inside a write transaction
 its statements run in the event loop's thread with no trip to wait for (yijian/sqlite_driver.py).
@@ -19,12 +21,14 @@ It keeps a multi-row statement a table.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from services.intake.store import (
     complaint_views,
@@ -33,6 +37,13 @@ from services.intake.store import (
     idempotency_keys,
     metadata,
     timeline,
+)
+from services.intake.submission_limits import (
+    COUNT_MANY_PG,
+    Slot,
+    count_arrays,
+    count_many,
+    totals_of,
 )
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -50,18 +61,24 @@ COLUMNS: dict[Table, tuple[str, ...]] = {
 }
 
 
-async def insert_rows(connection: AsyncConnection, rows: Rows) -> None:
-    """Insert a batch's rows, given by table name; a table may have none."""
+async def insert_rows(
+    connection: AsyncConnection, rows: Rows, counts: Mapping[Slot, int] | None = None
+) -> dict[Slot, int]:
+    """Insert a batch's rows, given by table name (a table may have none), and add
+    ``counts`` to the senders' counters; returns each of those counters' new total."""
     for table, columns in COLUMNS.items():
         given = rows.get(table.name, ())
         if given and set(given[0]) != set(columns):
             raise ValueError(f"{table.name} rows give {sorted(given[0])}, not {sorted(columns)}")
+    counts = counts or {}
     if connection.dialect.name == "postgresql":
-        await connection.execute(_all_in_one(), _as_arrays(rows))
-        return
+        returned = await connection.execute(_all_in_one(), _as_arrays(rows) | count_arrays(counts))
+        return totals_of(returned, counts)
+    totals = await count_many(connection, counts) if counts else {}
     for table in COLUMNS:
         if rows.get(table.name):
             await connection.execute(_one_table(table), list(rows[table.name]))
+    return totals
 
 
 def _as_arrays(rows: Rows) -> dict[str, list[Any]]:
@@ -82,10 +99,9 @@ def _one_table(table: Table) -> Insert:
 
 
 @cache
-def _all_in_one() -> Insert:
-    first, *others = COLUMNS
-    return _from_arrays(first).add_cte(
-        *(_from_arrays(table).cte(f"new_{table.name}") for table in others)
+def _all_in_one() -> ReturningInsert[str, datetime, int]:
+    return COUNT_MANY_PG.add_cte(
+        *(_from_arrays(table).cte(f"new_{table.name}") for table in COLUMNS)
     )
 
 

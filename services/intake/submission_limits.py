@@ -24,9 +24,10 @@ import hmac
 import ipaddress
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -71,6 +72,27 @@ class Sender:
     ip: str | None = None
     phone: str | None = None
     openid: str | None = None
+
+
+# A counter: whose (a subject) and which window (its start).
+Slot = tuple[str, datetime]
+
+
+@dataclass(frozen=True)
+class BatchCount:
+    """What one batch of complaints adds to the counters (``SubmissionLimits.counting``)."""
+
+    counts: dict[Slot, int]
+    whose: list[list[Slot]]  # each sender's counters, in the batch's order
+    allowed: dict[Slot, int]
+
+    def over(self, totals: Mapping[Slot, int]) -> set[int]:
+        """The positions of the senders whose count passed a limit, given each counter's
+        new total. The caller rolls the batch back and lets those go one by one through
+        ``SubmissionLimits.take``, which decides exactly which of them are refused; empty
+        when the whole batch is within its limits."""
+        over = {slot for slot, total in totals.items() if total > self.allowed[slot]}
+        return {n for n, slots in enumerate(self.whose) if over.intersection(slots)}
 
 
 class SubmissionLimited(Exception):
@@ -185,33 +207,22 @@ class SubmissionLimits:
                 retry_after = max(1, math.ceil((start + limit.window - now).total_seconds()))
                 raise SubmissionLimited(limit.reason(retry_after), retry_after)
 
-    async def take_many(
-        self, connection: AsyncConnection, senders: Sequence[Sender], now: datetime
-    ) -> set[int]:
-        """Count one complaint for each sender of a batch, one statement for them all.
-
-        Returns the positions of the senders whose count passed a limit (the caller rolls the
-        batch back and lets those go one by one through ``take``, which decides exactly which
-        of them are refused); empty when the whole batch is within its limits.
-        """
-        counted: dict[tuple[str, datetime], int] = {}
-        whose: list[list[tuple[str, datetime]]] = []
+    def counting(self, senders: Sequence[Sender], now: datetime) -> BatchCount:
+        """What a batch of complaints adds to the counters: one for each subject of each
+        sender. The batch's statement adds it (batch_rows.py) and ``BatchCount.over`` reads
+        the totals that come back."""
+        counts: dict[Slot, int] = {}
+        whose: list[list[Slot]] = []
+        allowed: dict[Slot, int] = {}
         for sender in senders:
-            slots = [
-                (subject, window_start(now, limit.window))
-                for limit, subject in self._subjects(sender)
-            ]
-            for slot in slots:
-                counted[slot] = counted.get(slot, 0) + 1
+            slots = []
+            for limit, subject in self._subjects(sender):
+                slot = (subject, window_start(now, limit.window))
+                counts[slot] = counts.get(slot, 0) + 1
+                allowed[slot] = limit.allowed
+                slots.append(slot)
             whose.append(slots)
-        if not counted:
-            return set()
-        totals = await count_many(connection, counted)
-        over = {slot for slot, total in totals.items() if total > self._allowed(slot[0])}
-        return {n for n, slots in enumerate(whose) if over.intersection(slots)}
-
-    def _allowed(self, subject: str) -> int:
-        return self._limits[subject.partition(":")[0]].allowed
+        return BatchCount(counts, whose, allowed)
 
     async def sweep(self, connection: AsyncConnection, now: datetime) -> int:
         """Delete counters of windows long over; returns how many went."""
@@ -235,32 +246,36 @@ async def count_one(connection: AsyncConnection, subject: str, start: datetime) 
     return (await count_many(connection, {slot: 1}))[slot]
 
 
-async def count_many(
-    connection: AsyncConnection, counts: dict[tuple[str, datetime], int]
-) -> dict[tuple[str, datetime], int]:
+async def count_many(connection: AsyncConnection, counts: Mapping[Slot, int]) -> dict[Slot, int]:
     """Add to several counters at once, creating each at its count; each counter's new
     total. The upsert locks the rows it touches until the caller's transaction ends."""
     if connection.dialect.name == "postgresql":
-        # The counters as three array parameters: one statement text for any batch size
-        # (the plan cache keeps one plan) and no per-row bind work in SQLAlchemy.
-        result = await connection.execute(
-            _COUNT_MANY_PG,
-            {
-                "subjects": [subject for subject, _ in counts],
-                "starts": [start for _, start in counts],
-                "counts": list(counts.values()),
-            },
-        )
+        result = await connection.execute(COUNT_MANY_PG, count_arrays(counts))
     else:
         rows = [
             {"subject": subject, "window_start": start, "count": count}
             for (subject, start), count in counts.items()
         ]
         result = await connection.execute(_COUNT_MANY_SQLITE, rows)
+    return totals_of(result, counts)
+
+
+def count_arrays(counts: Mapping[Slot, int]) -> dict[str, list[Any]]:
+    """``COUNT_MANY_PG``'s parameters: the counters as three arrays, so the statement's text
+    is one for any batch size (the plan cache keeps one plan) and SQLAlchemy binds no rows."""
+    return {
+        "subjects": [subject for subject, _ in counts],
+        "starts": [start for _, start in counts],
+        "counts": list(counts.values()),
+    }
+
+
+def totals_of(returned: Iterable[Any], counts: Mapping[Slot, int]) -> dict[Slot, int]:
+    """Each counter's new total, from the rows the upsert returned."""
     # Matched by counter, not by position: asking SQLAlchemy to return rows in the order
     # of the parameters made it send one statement per counter (a composite key has no
     # sentinel to sort by), the most expensive part of taking a batch of complaints.
-    totals = {(row[0], row[1]): int(row[2]) for row in result}
+    totals = {(row[0], row[1]): int(row[2]) for row in returned}
     return {slot: totals[slot] for slot in counts}
 
 
@@ -275,7 +290,8 @@ def _upsert_counts(
     )
 
 
-_COUNT_MANY_PG = _upsert_counts(
+# Also the last part of a batch's one statement on PostgreSQL (batch_rows.py).
+COUNT_MANY_PG = _upsert_counts(
     postgresql.insert(submission_counts).from_select(
         ["subject", "window_start", "count"],
         select(

@@ -24,6 +24,7 @@ from services.intake.store import (
     contacts,
     idempotency_keys,
     metadata,
+    submission_counts,
     timeline,
 )
 from tests.conftest import MONDAY_MORNING, Harness, start_harness, stop_harness
@@ -107,13 +108,17 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     event.listen(intake_engine.sync_engine, "before_cursor_execute", note)
     try:
         async with intake_engine.begin() as connection:
-            await insert_rows(
-                connection, batch(ids, with_contact={ids[1], ids[3]}, with_key={ids[0]})
+            totals = await insert_rows(
+                connection,
+                batch(ids, with_contact={ids[1], ids[3]}, with_key={ids[0]}),
+                {("phone:a", MONDAY_MORNING): 2, ("ip:b", MONDAY_MORNING): 1},
             )
     finally:
         event.remove(intake_engine.sync_engine, "before_cursor_execute", note)
     inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
-    assert len(inserts) == (1 if intake_engine.dialect.name == "postgresql" else 6), inserts
+    # On SQLite a statement a table, and one for the senders' counters.
+    assert len(inserts) == (1 if intake_engine.dialect.name == "postgresql" else 7), inserts
+    assert totals == {("phone:a", MONDAY_MORNING): 2, ("ip:b", MONDAY_MORNING): 1}
     async with intake_engine.connect() as connection:
         stored = (await connection.execute(select(complaints).order_by(complaints.c.id))).all()
         views = (await connection.execute(select(complaint_views))).all()
@@ -173,22 +178,23 @@ async def intake_on_postgres(
     await stop_harness(started)
 
 
+def complaint(harness: Harness, n: int, phone: str | None = None) -> dict[str, Any]:
+    return {
+        "description": f"路灯坏了 {n}",
+        "location": {"village_code": harness.village_code},
+        "category": "道路交通",
+        "contact": {"phone": phone or f"1390000{n:04d}"},
+    }
+
+
 async def test_complaints_filed_together_on_postgresql_each_get_their_own(
     intake_on_postgres: Harness,
 ) -> None:
     harness = intake_on_postgres
 
-    def body(n: int) -> dict[str, Any]:
-        return {
-            "description": f"路灯坏了 {n}",
-            "location": {"village_code": harness.village_code},
-            "category": "道路交通",
-            "contact": {"phone": f"1390000{n:04d}"},
-        }
-
     async def file(n: int, key: str) -> httpx.Response:
         return await harness.client.post(
-            "/api/v1/complaints", json=body(n), headers={"Idempotency-Key": key}
+            "/api/v1/complaints", json=complaint(harness, n), headers={"Idempotency-Key": key}
         )
 
     answers = await asyncio.gather(*(file(n, f"k{n}") for n in range(24)))
@@ -210,3 +216,22 @@ async def test_complaints_filed_together_on_postgresql_each_get_their_own(
     # Each complaint's event is in the outbox once: written with the batch, not again at commit.
     submitted = [json.loads(envelope)["payload"]["complaint_id"] for envelope in envelopes]
     assert sorted(submitted) == sorted(answer.json()["id"] for answer in answers)
+
+
+async def test_a_sender_over_the_limit_among_complaints_filed_together_on_postgresql(
+    intake_on_postgres: Harness,
+) -> None:
+    # The batch's statement counts its senders; one of them passing the limit of two a day
+    # rolls the batch back, and the others are stored all the same.
+    harness = intake_on_postgres
+    busy = [complaint(harness, n, "13911112222") for n in range(4)]
+    others = [complaint(harness, 10 + n) for n in range(4)]
+    answers = await asyncio.gather(
+        *(harness.client.post("/api/v1/complaints", json=body) for body in [*busy, *others])
+    )
+    assert sorted(answer.status_code for answer in answers[:4]) == [201, 201, 429, 429]
+    assert [answer.status_code for answer in answers[4:]] == [201] * 4
+    async with harness.system.intake.database.engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(complaints)) == 6
+        counted = (await connection.execute(select(submission_counts.c["count"]))).scalars()
+        assert sorted(counted) == [1, 1, 1, 1, 2]
