@@ -290,7 +290,8 @@ def _upsert_counts(
     )
 
 
-# Also the last part of a batch's one statement on PostgreSQL (batch_rows.py).
+# On PostgreSQL also the statement a batch of complaints is stored with: its rows go in as
+# this upsert's WITH parts (batch_rows.py).
 COUNT_MANY_PG = _upsert_counts(
     postgresql.insert(submission_counts).from_select(
         ["subject", "window_start", "count"],
