@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +29,7 @@ from services.intake.store import (
 )
 from tests.conftest import MONDAY_MORNING, Harness, start_harness, stop_harness
 from tests.integration.conftest import NewDatabase
+from tests.integration.statements import statements_sent
 from yijian.clock import FakeClock
 
 pytestmark = pytest.mark.integration
@@ -100,22 +101,14 @@ async def test_a_batch_is_one_statement_on_postgresql_and_the_rows_are_the_same(
     intake_engine: AsyncEngine,
 ) -> None:
     ids = [f"c{n:031d}" for n in range(5)]
-    statements: list[str] = []
-
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        statements.append(statement)
-
-    event.listen(intake_engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(intake_engine) as sent:
         async with intake_engine.begin() as connection:
             totals = await insert_rows(
                 connection,
                 batch(ids, with_contact={ids[1], ids[3]}, with_key={ids[0]}),
                 {("phone:a", MONDAY_MORNING): 2, ("ip:b", MONDAY_MORNING): 1},
             )
-    finally:
-        event.remove(intake_engine.sync_engine, "before_cursor_execute", note)
-    inserts = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    inserts = [s for s, _ in sent if s.lstrip().upper().startswith(("INSERT", "WITH"))]
     # On SQLite a statement a table, and one for the senders' counters.
     assert len(inserts) == (1 if intake_engine.dialect.name == "postgresql" else 7), inserts
     assert totals == {("phone:a", MONDAY_MORNING): 2, ("ip:b", MONDAY_MORNING): 1}

@@ -11,23 +11,20 @@ cancelled (docs/performance.md, change 36).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.escalation import store
 from services.escalation.app import MIGRATIONS
 from tests.conftest import MONDAY_MORNING
+from tests.integration.statements import Sent, statements_sent
 from yijian.db import create_engine
 from yijian.migrate import migrate
 
 pytestmark = pytest.mark.integration
-
-Sent = tuple[str, Sequence[Any]]
 
 
 @pytest.fixture
@@ -44,17 +41,9 @@ async def first_statement(
 ) -> Sent:
     """The first statement ``work`` sends, as the driver receives it (past the BEGIN that
     yijian's SQLite connections send for a write)."""
-    sent: list[Sent] = []
-
-    def keep(*args: Any) -> None:
-        sent.append((args[2], args[3]))  # the statement and its parameters
-
-    event.listen(engine.sync_engine, "before_cursor_execute", keep)
-    try:
+    with statements_sent(engine) as sent:
         async with engine.connect() as connection:
             await work(connection)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", keep)
     return next(sent_ for sent_ in sent if not sent_[0].startswith("BEGIN"))
 
 

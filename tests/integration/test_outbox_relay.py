@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 import pytest
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData
 
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
 from tests.integration.event_logs import closed
+from tests.integration.statements import statements_sent
 from yijian.bus.outbox import ServiceDatabase
 from yijian.bus.protocol import EventLog, StoredEnvelope
 from yijian.bus.relay import OutboxRelay
@@ -110,12 +111,6 @@ class CountingLog:
 async def test_a_running_relay_deletes_what_it_published_in_its_next_read(
     database: ServiceDatabase,
 ) -> None:
-    statements: list[str] = []
-    event.listen(
-        database.engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0]),
-    )
     log = CountingLog()
     relay = OutboxRelay(database, cast(EventLog, log))
     async with database.transaction() as tx:
@@ -123,10 +118,11 @@ async def test_a_running_relay_deletes_what_it_published_in_its_next_read(
     running = asyncio.create_task(relay.run(idle_wait=3600))  # then only commits wake it
     try:
         await asyncio.wait_for(log.holds(1), 30)
-        statements.clear()
-        async with database.transaction() as tx:
-            await tx.emit(closed("second"), key="second")
-        await asyncio.wait_for(log.holds(2), 30)
+        with statements_sent(database.engine) as sent:
+            async with database.transaction() as tx:
+                await tx.emit(closed("second"), key="second")
+            await asyncio.wait_for(log.holds(2), 30)
+        statements = [statement.split()[0] for statement, _ in sent]
         # The second wake deleted the first row in the transaction of its read: one
         # transaction, two statements (besides the writer's own insert).
         assert statements.count("DELETE") == 1

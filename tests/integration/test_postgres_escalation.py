@@ -10,13 +10,14 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from services.escalation import store
 from services.escalation.app import EscalationService
 from services.escalation.domain import ComplaintClock, DeadlineKind, PlannedDeadline
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
+from tests.integration.statements import statements_sent
 from yijian.bus.sqllog import SqlEventLog
 from yijian.clock import FakeClock
 from yijian.contracts import Envelope
@@ -131,26 +132,22 @@ async def test_claims_of_any_size_send_postgresql_one_statement(
     service = replica(url, clock, tmp_path, 1)
     await service.prepare()
     engine = service.database.engine
-    flips: list[str] = []
-
-    def note_flip(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if statement.startswith("UPDATE deadlines"):
-            flips.append(statement)
-
     try:
         owner = village_clock("complaint-1", clock)
         due = clock.now() - timedelta(minutes=1)
         planned = [PlannedDeadline(Stage.ACCEPT, DeadlineKind.DUE, due, due)] * 10
         async with engine.begin() as connection:
             await store.add_deadlines(connection, owner, planned, clock.now())
-        event.listen(engine.sync_engine, "before_cursor_execute", note_flip)
         claimed = []
-        for limit in (3, 7):
-            async with engine.begin() as connection:
-                claimed.append(await store.claim_due(connection, clock.now(), limit, clock.now()))
+        with statements_sent(engine) as sent:
+            for limit in (3, 7):
+                async with engine.begin() as connection:
+                    claimed.append(
+                        await store.claim_due(connection, clock.now(), limit, clock.now())
+                    )
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", note_flip)
         await engine.dispose()
+    flips = [statement for statement, _ in sent if statement.startswith("UPDATE deadlines")]
     assert [len(rows) for rows in claimed] == [3, 7]
     assert len(flips) == 2
     assert flips[0] == flips[1]

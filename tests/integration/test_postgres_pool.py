@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from tests.integration.conftest import NewDatabase
+from tests.integration.statements import statements_sent
 from yijian.db import create_engine
 
 pytestmark = pytest.mark.integration
@@ -19,11 +20,6 @@ async def test_a_connection_the_server_closed_is_replaced_without_asking_the_oth
 ) -> None:
     url = await new_postgres_database()
     engine, admin = create_engine(url), create_engine(url)
-    statements: list[str] = []
-
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        statements.append(statement)
-
     try:
         async with engine.connect() as connection:
             pid = await connection.scalar(text("SELECT pg_backend_pid()"))
@@ -36,13 +32,14 @@ async def test_a_connection_the_server_closed_is_replaced_without_asking_the_oth
             if driver.is_closed():
                 break
             await asyncio.sleep(0.01)
-        event.listen(engine.sync_engine, "before_cursor_execute", note)
-        async with engine.connect() as connection:
-            answered = await connection.scalar(text("SELECT pg_backend_pid()"))
-        async with engine.connect() as connection:
-            await connection.scalar(text("SELECT 1"))
+        with statements_sent(engine) as sent:
+            async with engine.connect() as connection:
+                answered = await connection.scalar(text("SELECT pg_backend_pid()"))
+            async with engine.connect() as connection:
+                await connection.scalar(text("SELECT 1"))
     finally:
         await engine.dispose()
         await admin.dispose()
     assert answered != pid
-    assert statements == ["SELECT pg_backend_pid()", "SELECT 1"]  # the callers' own, no more
+    # The callers' own statements, no more.
+    assert [statement for statement, _ in sent] == ["SELECT pg_backend_pid()", "SELECT 1"]

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import MONDAY_MORNING
 from tests.integration.conftest import NewDatabase
 from tests.integration.event_logs import closed
+from tests.integration.statements import Sent, statements_sent
 from yijian.bus.protocol import Delivery
 from yijian.bus.sqllog import MIGRATIONS, SqlEventLog, SqlSubscription, metadata, partition_for
 from yijian.clock import FakeClock
@@ -46,18 +47,12 @@ async def test_one_statement_reads_all_partitions_in_order_with_a_limit_each(
     await log.publish(sent)
     subscription = log.subscribe("g", list(topics))
     await subscription.poll(0, 0)  # loads the group's positions
-    reads: list[str] = []
-
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        reads.append(statement)
-
-    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
     try:
-        first = await subscription.poll(5, 0)
+        with statements_sent(log.engine) as statements:
+            first = await subscription.poll(5, 0)
     finally:
-        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
         await log.close()
-    assert len([read for read in reads if read.startswith("SELECT")]) == 1
+    assert len([s for s, _ in statements if s.startswith("SELECT")]) == 1
     by_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
     for delivery in first:
         by_partition[(delivery.topic, delivery.partition)].append(delivery.offset)
@@ -85,33 +80,29 @@ async def test_an_append_and_a_commit_are_one_statement_each_whatever_the_partit
     await migrate(log.engine, metadata, MIGRATIONS)
     keys = [f"complaint-{n}" for n in range(12)]
     topics = (TOPIC_INTAKE, TOPIC_CASES)
-    statements: list[str] = []
 
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if not statement.startswith("BEGIN"):
-            statements.append(statement.split()[0])
+    def kinds(sent: list[Sent]) -> list[str]:
+        return [statement.split()[0] for statement, _ in sent if not statement.startswith("BEGIN")]
 
-    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
     try:
         for _ in range(2):  # the second append continues the offsets of the first
-            statements.clear()
-            await log.publish([(topic, sent_for(key)) for key in keys for topic in topics])
-            assert statements == ["SELECT", "INSERT"]
+            with statements_sent(log.engine) as sent:
+                await log.publish([(topic, sent_for(key)) for key in keys for topic in topics])
+            assert kinds(sent) == ["SELECT", "INSERT"]
         subscription = log.subscribe("g", list(topics))
         delivered = await subscription.poll(100, 0)
         assert len(delivered) == 2 * len(keys) * len(topics)
-        statements.clear()
-        await subscription.commit(delivered[:30])  # new positions for some partitions …
-        await subscription.commit(delivered)  # … then moved on for those, new for the rest
-        await subscription.save_positions()
-        assert statements == ["INSERT", "INSERT"]
+        with statements_sent(log.engine) as sent:
+            await subscription.commit(delivered[:30])  # new positions for some partitions …
+            await subscription.commit(delivered)  # … then moved on for those, new for the rest
+            await subscription.save_positions()
+        assert kinds(sent) == ["INSERT", "INSERT"]
         assert await subscription.lag() == 0
         # A new subscription of the group starts where the commits left it.
         assert await log.subscribe("g", list(topics)).poll(100, 0) == []
         offsets = sorted(d.offset for d in delivered if (d.topic, d.partition) == (TOPIC_CASES, 0))
         assert offsets == list(range(len(offsets)))
     finally:
-        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
         await log.close()
 
 
@@ -122,34 +113,31 @@ async def test_a_caught_up_subscription_waits_for_an_append_before_reading(
     await migrate(log.engine, metadata, MIGRATIONS)
     subscription = log.subscribe("g", [TOPIC_CASES])
     await log.publish([(TOPIC_CASES, sent_for("complaint-1"))])
-    reads: list[str] = []
 
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if "FROM event_log" in statement and "max(" not in statement:
-            reads.append(statement)
+    def reads() -> int:
+        return len([s for s, _ in sent if "FROM event_log" in s and "max(" not in s])
 
-    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
     try:
-        first = await subscription.poll(100, 1.0)
-        await subscription.commit(first)
-        assert len(first) == 1
-        assert len(reads) == 1
-        # Caught up: the next poll reads only once an append woke it. (Given the loop's
-        # turns, a poll that reads first would have issued its read by now.)
-        waiting = asyncio.create_task(subscription.poll(100, 60.0))
-        for _ in range(10):
-            await asyncio.sleep(0)
-        assert len(reads) == 1
-        await log.publish([(TOPIC_CASES, sent_for("complaint-2"))])
-        second = await waiting
-        assert [d.envelope.key for d in second] == ["complaint-2"]
-        assert len(reads) == 2
-        # Not committed: read again at once, whatever the timeout.
-        again = await subscription.poll(100, 60.0)
-        assert [d.offset for d in again] == [d.offset for d in second]
-        assert len(reads) == 3
+        with statements_sent(log.engine) as sent:
+            first = await subscription.poll(100, 1.0)
+            await subscription.commit(first)
+            assert len(first) == 1
+            assert reads() == 1
+            # Caught up: the next poll reads only once an append woke it. (Given the loop's
+            # turns, a poll that reads first would have issued its read by now.)
+            waiting = asyncio.create_task(subscription.poll(100, 60.0))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert reads() == 1
+            await log.publish([(TOPIC_CASES, sent_for("complaint-2"))])
+            second = await waiting
+            assert [d.envelope.key for d in second] == ["complaint-2"]
+            assert reads() == 2
+            # Not committed: read again at once, whatever the timeout.
+            again = await subscription.poll(100, 60.0)
+            assert [d.offset for d in again] == [d.offset for d in second]
+            assert reads() == 3
     finally:
-        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
         await log.close()
 
 
@@ -201,20 +189,10 @@ async def test_two_writes_of_the_same_positions_at_once_write_them_once(
     subscription, (first, second) = await delivered(log, 2)
     await subscription.commit([first])
     await subscription.commit([second])  # unsaved: within the interval
-    statements: list[tuple[str, object]] = []
-
-    def note(
-        connection: object, cursor: object, statement: str, parameters: object, *rest: object
-    ) -> None:
-        if "consumer_offsets" in statement and not statement.startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(log.engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(log.engine) as sent:
         await asyncio.gather(subscription.save_positions(), subscription.save_positions())
-    finally:
-        event.remove(log.engine.sync_engine, "before_cursor_execute", note)
-    assert len(statements) == 1, statements
+    writes = [(s, p) for s, p in sent if "consumer_offsets" in s and not s.startswith("SELECT")]
+    assert len(writes) == 1, writes
     async with log.engine.connect() as connection:
         rows = (await connection.execute(text("SELECT * FROM consumer_offsets"))).all()
     assert [(row.group, row.next_offset > 0) for row in rows] == [("g", True)]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.submission_limits import count_many
 from tests.conftest import MONDAY_MORNING
+from tests.integration.statements import statements_sent
 
 pytestmark = pytest.mark.integration
 
@@ -20,14 +20,7 @@ async def test_a_batch_of_counters_is_one_statement_and_each_total_comes_back(
 ) -> None:
     hour = MONDAY_MORNING
     next_hour = hour + timedelta(hours=1)
-    statements: list[str] = []
-
-    def note(connection: object, cursor: object, statement: str, *rest: object) -> None:
-        if "submission_counts" in statement:
-            statements.append(statement)
-
-    event.listen(intake_engine.sync_engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(intake_engine) as sent:
         async with intake_engine.begin() as connection:
             first = await count_many(
                 connection, {("ip:a", hour): 2, ("phone:b", hour): 1, ("ip:a", next_hour): 1}
@@ -37,8 +30,7 @@ async def test_a_batch_of_counters_is_one_statement_and_each_total_comes_back(
         batch.update({("phone:b", hour): 3, ("ip:a", hour): 1})
         async with intake_engine.begin() as connection:
             second = await count_many(connection, batch)
-    finally:
-        event.remove(intake_engine.sync_engine, "before_cursor_execute", note)
+    statements = [statement for statement, _ in sent if "submission_counts" in statement]
     assert first == {("ip:a", hour): 2, ("phone:b", hour): 1, ("ip:a", next_hour): 1}
     assert second[("phone:b", hour)] == 4
     assert second[("ip:a", hour)] == 3
