@@ -62,6 +62,7 @@ async def costed(
 
 async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
     processes, databases = await production_shape(bench, "shape")
+    postgres, kafka = await bench.postgres(), await bench.kafka()  # the shape's, started
     ports = processes.ports
     try:
         for service in SERVICES:
@@ -71,7 +72,6 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
                 await processes.wait_ready(client, service)
         plan = partial(intake.steady_plan, bench, ports["intake"], collect_ids=True)
         settle = bench.scale.settle_timeout
-        postgres, kafka = await bench.postgres(), await bench.kafka()
         groups: dict[str, Callable[[], list[int]]] = {
             service: partial(list, [processes.processes[service].pid]) for service in SERVICES
         }
@@ -88,7 +88,6 @@ async def run(bench: Bench) -> tuple[list[Figure], dict[str, Any]]:
         )
     finally:
         processes.stop_all()
-    kafka = await bench.kafka()
     hop_prefix = await bench.topics("hop")
     hop = await in_own_process(
         kafka_hop,
